@@ -146,6 +146,10 @@ func ValidateGroup(g string) error {
 }
 
 // Entry is the signed unit of replication.
+//
+// Sign and Decode cache the signed encoding, so treat an entry as immutable
+// once it is signed or decoded: to change a field, change it and Sign again.
+// A decoded entry's Payload and Signature alias the buffer given to Decode.
 type Entry struct {
 	Version    uint8
 	Federation FederationID
@@ -200,6 +204,14 @@ func (e *Entry) check() error {
 	if len(e.Origin) == 0 || len(e.Origin) > MaxOrigin {
 		return fmt.Errorf("%w: origin length %d", ErrMalformed, len(e.Origin))
 	}
+	if _, err := peer.IDFromBytes([]byte(e.Origin)); err != nil {
+		return fmt.Errorf("%w: origin is not a peer id: %v", ErrMalformed, err)
+	}
+	// The wire carries Unix nanoseconds in an int64; anything else (the zero
+	// time included) would decode as a different instant than was signed.
+	if ns := e.Time.UnixNano(); !time.Unix(0, ns).Equal(e.Time) {
+		return fmt.Errorf("%w: time %s not representable (want 1678..2262)", ErrMalformed, e.Time.Format(time.RFC3339))
+	}
 	if err := e.Feed.Validate(); err != nil {
 		return err
 	}
@@ -224,6 +236,7 @@ func (e *Entry) check() error {
 // Sign fills Version if unset, checks the entry, and signs it with the origin's
 // key. The key must belong to e.Origin.
 func (e *Entry) Sign(key crypto.PrivKey) error {
+	e.raw = nil // whatever was cached no longer matches the fields
 	if e.Version == 0 {
 		e.Version = Version
 	}
@@ -234,10 +247,17 @@ func (e *Entry) Sign(key crypto.PrivKey) error {
 	if id != e.Origin {
 		return fmt.Errorf("%w: signing key is %s, origin is %s", ErrBadSignature, id, e.Origin)
 	}
+	// Verify accepts only Ed25519 origins; refuse here rather than publish
+	// entries every peer will reject.
+	if key.Type() != crypto.Ed25519 {
+		return fmt.Errorf("%w: signing key type %s, want Ed25519", ErrBadSignature, key.Type())
+	}
 	if err := e.check(); err != nil {
 		return err
 	}
-	u := e.unsigned(make([]byte, 0, 160+len(e.Payload)))
+	// Room for every other field and the signature, so that appending the
+	// signature does not copy a 256 KiB payload into a second buffer.
+	u := e.unsigned(make([]byte, 0, len(e.Payload)+MaxEntrySize-MaxPayload))
 	sig, err := key.Sign(sigHash(u))
 	if err != nil {
 		return fmt.Errorf("sign entry: %w", err)
@@ -252,6 +272,10 @@ func (e *Entry) Encode() ([]byte, error) {
 	if e.raw == nil {
 		if len(e.Signature) == 0 {
 			return nil, ErrUnsigned
+		}
+		// Never produce bytes Decode would refuse.
+		if len(e.Signature) > MaxSignature {
+			return nil, fmt.Errorf("%w: signature %d bytes, limit %d", ErrMalformed, len(e.Signature), MaxSignature)
 		}
 		if err := e.check(); err != nil {
 			return nil, err
@@ -283,7 +307,7 @@ func (e *Entry) Verify() error {
 	if pub.Type() != crypto.Ed25519 {
 		return fmt.Errorf("%w: origin key type %s, want Ed25519", ErrBadSignature, pub.Type())
 	}
-	ok, err := pub.Verify(sigHash(e.unsigned(make([]byte, 0, 160+len(e.Payload)))), e.Signature)
+	ok, err := pub.Verify(sigHash(e.unsigned(make([]byte, 0, len(e.Payload)+MaxEntrySize-MaxPayload))), e.Signature)
 	if err != nil || !ok {
 		return ErrBadSignature
 	}
@@ -314,7 +338,7 @@ func Decode(b []byte) (*Entry, error) {
 	}
 	e.Kind = Kind(r.byte())
 	e.Epoch = r.uvarint()
-	e.Payload = r.bytes(MaxPayload)
+	e.Payload = r.payload()
 	e.Signature = r.bytes(MaxSignature)
 	if r.err != nil {
 		return nil, r.err
@@ -327,9 +351,6 @@ func Decode(b []byte) (*Entry, error) {
 	}
 	if err := e.check(); err != nil {
 		return nil, err
-	}
-	if _, err := peer.IDFromBytes([]byte(e.Origin)); err != nil {
-		return nil, fmt.Errorf("%w: origin is not a peer id: %v", ErrMalformed, err)
 	}
 	e.raw = b[:len(b):len(b)]
 	return e, nil
@@ -392,6 +413,20 @@ func (r *reader) bytes(limit int) []byte {
 	}
 	if n > uint64(limit) {
 		r.fail("field of %d bytes exceeds limit %d", n, limit)
+		return nil
+	}
+	return r.fixed(int(n))
+}
+
+// payload reads the payload field; an over-long one is ErrTooLarge, as it is
+// for Sign, rather than merely malformed.
+func (r *reader) payload() []byte {
+	n := r.uvarint()
+	if r.err != nil {
+		return nil
+	}
+	if n > MaxPayload {
+		r.err = fmt.Errorf("%w: payload %d bytes, limit %d", ErrTooLarge, n, MaxPayload)
 		return nil
 	}
 	return r.fixed(int(n))

@@ -1,0 +1,27 @@
+// Package adminapi owns the node's local admin HTTP API: the route table,
+// the security checks in front of it, the JSON wire types shared with the
+// CLI, the OpenAPI document generated from the route table, the runtime
+// files (admin.addr, admin.token) through which the CLI finds a running
+// node, and the Client the CLI uses.
+//
+// The package knows nothing of trust, the ledger or gossip: it calls a
+// Backend, which the node implements, and maps the sentinel errors the
+// backend wraps (ErrInvalidInput, ErrForbidden, ...) to HTTP statuses.
+//
+// Invariants:
+//   - every route is declared once, in routes.go; dispatch, authentication
+//     and the OpenAPI document are all derived from that table;
+//   - every error response, whatever produced it, has the one shape
+//     {"error":{"code":"...","message":"..."}}; internal errors never leak
+//     their details (they are logged instead);
+//   - every request passes the same checks, in order: Host is a loopback
+//     name or explicitly allowed (DNS rebinding), Origin/Referer/
+//     Sec-Fetch-Site are same-origin or absent (browsers on other sites),
+//     then the bearer token, compared in constant time, for every route but
+//     /healthz;
+//   - every response carries the security headers (nosniff, DENY framing,
+//     CSP default-src 'self', no referrer, no-store);
+//   - the server listens only on loopback unless Config.AllowRemote;
+//   - JSON field names are a fixed contract with the CLI and scripts:
+//     fields may be added, never renamed or removed.
+package adminapi

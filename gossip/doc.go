@@ -1,0 +1,31 @@
+// Package gossip owns ctimesh's libp2p pubsub: the topic of each feed, the
+// gossipsub configuration, the validator every message passes before it is
+// delivered or forwarded, delivery of accepted entries to the node, and
+// publishing the node's own entries. (The sync protocol, /ctimesh/sync/1,
+// which fetches what gossip missed, will live here too, in its own files.)
+//
+// Topics: one per feed (CLEAR, GREEN, AMBER, GREEN and AMBER per group, and
+// AMBER+STRICT per team) plus the federation's trust topic for credentials
+// and revocations; see topic.go. RED has no topic and is never published.
+//
+// Invariants:
+//   - pubsub runs gossipsub only (no floodsub), without flood publishing,
+//     peer exchange or direct peers, unsigned at the pubsub layer
+//     (StrictNoSign: the entry carries the origin's signature), with the
+//     message id equal to the entry id, so a message is one entry;
+//   - the router joins only its own federation's topics, and only its own
+//     team's AMBER+STRICT topic;
+//   - one predicate, Policy.AllowPeer, drives the subscription filter, the
+//     peer filter and Refresh (filter.go says what pubsub lets us undo for
+//     peers already in a mesh, and what it does not);
+//   - every message from a peer gets exactly one Decision (accept, reject,
+//     ignore) from a validator that runs the cheap checks first, rejects
+//     only what the sender provably got wrong, ignores policy outcomes and
+//     duplicates, and never panics; every message pubsub drops outside the
+//     validator is counted in Stats;
+//   - the Sink sees each accepted entry once, never from inside the
+//     validator and never this node's own.
+//
+// The package imports stix and envelope only; trust and ledger reach it
+// through the Policy, Store and Sink interfaces, wired by node.
+package gossip

@@ -1,0 +1,57 @@
+// Package ledger is the node's Badger v4 store: signed entries, per-origin
+// feed indexes and heads, every version of every STIX object with the
+// indexes TAXII and the admin API page through, retractions, fork evidence,
+// counters, and small generic records (trust state, audit log, keys).
+//
+// Invariants:
+//   - one Append is one Badger transaction holding the entry and all its
+//     indexes and counters: after a crash an entry is fully there or absent;
+//   - Append is idempotent by entry id, and the outcome of a feed's entries
+//     (heads, current objects, retractions) does not depend on the order or
+//     repetition in which they arrive, except which of two copies of the
+//     same (STIX id, modified) is kept: the first;
+//   - added times are strictly increasing per store, across restarts and
+//     within one entry, so an added_after cursor splits any two versions;
+//   - heads and counters are maintained incrementally, never by scanning;
+//   - versions are never deleted: retraction flags them and removes them
+//     from current views.
+//
+// Trust is not this package's business: the caller verifies and filters
+// entries before Append and passes reader permissions in each Query.
+//
+// # Key layout (schema 1)
+//
+// The first byte of a key names its keyspace. Integers are big-endian so
+// keys sort numerically. feed = originLen(1) origin level(1) groupLen(1)
+// group. idk = idLen(2) stixID. STIX times are 12 bytes (sign-flipped Unix
+// seconds, nanoseconds) so any year sorts; added times are uint64 Unix ns.
+// "flags" is the Badger UserMeta byte: level(3 bits) revoked retracted
+// grouped, so queries filter on keys alone.
+//
+//	0x01 's'                        → schema version (uint32)
+//	0x01 'c'                        → counters (uvarint count, uvarints)
+//	0x02 entryID(32)                → format(1) received(8) encoded entry
+//	0x03 feed seq(8)                → entryID(32) prev(32)     feed index
+//	0x04 feed                       → contiguous max headID contiguousID
+//	0x05 feed seq(8) entryID(32)    → ∅                        fork evidence
+//	0x06 idk modified(12)   [flags] → added(8)                 versions
+//	0x07 idk                        → added modified flags type   current
+//	0x08 typeLen(1) type added(8) [flags] → ∅                  current by type
+//	0x09 added(8)           [flags] → object record (all versions, by added)
+//	0x0a added(8)           [flags] → ∅                        current by added
+//	0x0b idk origin                 → entry time (int64 ns)    retraction
+//	0x0c bucketLen(1) bucket key    → value                    generic records
+//
+// An object record is format(1) flags(1) created(12) modified(12)
+// entryTime(8) entryID(32), then uvarint-prefixed type, group, origin and
+// STIX id, then the raw JSON.
+//
+// The current version of a STIX id is the greatest by (not retracted,
+// modified): the newest live version, or if all are retracted the newest
+// retracted one (visible only with IncludeRetracted). A revoked version is
+// an ordinary version and becomes current when newest.
+//
+// Memory: see Options. Small memtables and bounded block and index caches
+// keep Badger's heap to ~75 MiB whatever the store's size; entries and
+// object JSON above ValueThreshold live in the value log, written once.
+package ledger

@@ -1,0 +1,187 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+)
+
+// Size limits below which a store could refuse a valid entry: Badger caps a
+// transaction at 15 % of a memtable, and one entry is one transaction. The
+// worst case is a 256 KiB payload of the smallest STIX objects (~2,500 of
+// them, each with five index keys), about 1.3 MiB in memory mode;
+// TestTxnFitsWorstCase checks it at MinMemTableSize.
+const (
+	MinMemTableSize  = 16 << 20
+	MinValueLogFile  = 1 << 20
+	MaxValueLogFile  = 2<<30 - 1
+	maxBadgerValueTh = 1 << 20
+)
+
+// Options configure a Store. Start from DefaultOptions; the zero value is
+// not valid.
+type Options struct {
+	// Dir holds the store's files; created if missing. Must be empty when
+	// InMemory is set.
+	Dir string
+	// InMemory keeps everything in memory (tests). Nothing survives Close.
+	InMemory bool
+	// Logger receives the store's logs, Badger's included (its chatty INFO
+	// lines at debug). The caller adds component=ledger, as the node does.
+	// Nil discards.
+	Logger *slog.Logger
+	// SyncWrites fsyncs every Append. Default false: the node calls Sync
+	// once per publish, before gossiping, which is as safe and much faster.
+	SyncWrites bool
+
+	// Memory bounds. A node must hold a million objects in 250 MB RSS, so
+	// the defaults are far below Badger's (64 MiB memtables, 5 of them, a
+	// 256 MiB block cache and every table index resident):
+	// at most NumMemtables*~1.3*MemTableSize for memtables (~42 MiB),
+	// plus the two caches (32 MiB). Value-log and table files are mapped
+	// read-only; their pages are file cache the kernel reclaims.
+
+	// MemTableSize is the size of one memtable. Default 16 MiB, minimum
+	// MinMemTableSize (a transaction may use 15 % of it, and the largest
+	// entry must fit in one).
+	MemTableSize int64
+	// NumMemtables is how many memtables may wait in memory for a flush
+	// before writes stall. Default 2.
+	NumMemtables int
+	// BlockCacheSize caches decompressed table blocks. Default 16 MiB. Zero
+	// disables the cache and, since Badger requires a cache for it,
+	// compression.
+	BlockCacheSize int64
+	// IndexCacheSize caches table indexes and bloom filters. Default 16 MiB.
+	// Zero keeps every index in memory, which grows with the store: avoid.
+	IndexCacheSize int64
+	// ValueThreshold: values of at least this many bytes go to the value
+	// log, smaller ones stay in the LSM tree. Default 1 KiB, so index keys
+	// stay in small, well cached tables and entries and object JSON are
+	// written once. At most 1 MiB. Ignored InMemory.
+	ValueThreshold int64
+	// ValueLogFileSize is the size of one value-log file. Default 128 MiB;
+	// 1 MiB to 2 GiB-1.
+	ValueLogFileSize int64
+	// NumCompactors is Badger's compaction workers; 0 or at least 2.
+	// Default 2 (two-core machines).
+	NumCompactors int
+
+	// GCInterval is how often value-log GC runs; 0 disables it. Default 10
+	// minutes. Not run InMemory. The ledger rarely overwrites large values
+	// (only retractions do), so GC finds little to do.
+	GCInterval time.Duration
+	// GCDiscardRatio: a value-log file is rewritten when at least this
+	// fraction of it is garbage. Default 0.5; in (0, 1).
+	GCDiscardRatio float64
+
+	// Now is the clock for added times. Default time.Now.
+	Now func() time.Time
+}
+
+// DefaultOptions returns memory-bounded options for a store in dir.
+func DefaultOptions(dir string) Options {
+	return Options{
+		Dir:              dir,
+		MemTableSize:     16 << 20,
+		NumMemtables:     2,
+		BlockCacheSize:   16 << 20,
+		IndexCacheSize:   16 << 20,
+		ValueThreshold:   1 << 10,
+		ValueLogFileSize: 128 << 20,
+		NumCompactors:    2,
+		GCInterval:       10 * time.Minute,
+		GCDiscardRatio:   0.5,
+	}
+}
+
+// Validate checks every field and reports all problems.
+func (o *Options) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrConfig}, args...)...))
+	}
+	switch {
+	case o.InMemory && o.Dir != "":
+		bad("dir %q must be empty for an in-memory store", o.Dir)
+	case !o.InMemory && o.Dir == "":
+		bad("dir is required")
+	}
+	if o.MemTableSize < MinMemTableSize {
+		bad("memtable size %d below minimum %d", o.MemTableSize, MinMemTableSize)
+	}
+	if o.NumMemtables < 1 {
+		bad("num memtables %d, want at least 1", o.NumMemtables)
+	}
+	if o.BlockCacheSize < 0 || o.IndexCacheSize < 0 {
+		bad("cache sizes must not be negative")
+	}
+	if o.ValueThreshold < 1 || o.ValueThreshold > maxBadgerValueTh {
+		bad("value threshold %d out of range 1..%d", o.ValueThreshold, maxBadgerValueTh)
+	}
+	if o.ValueLogFileSize < MinValueLogFile || o.ValueLogFileSize > MaxValueLogFile {
+		bad("value log file size %d out of range %d..%d", o.ValueLogFileSize, MinValueLogFile, MaxValueLogFile)
+	}
+	if o.NumCompactors < 0 || o.NumCompactors == 1 {
+		bad("num compactors %d: want 0 or at least 2", o.NumCompactors)
+	}
+	if o.GCInterval < 0 {
+		bad("gc interval %s is negative", o.GCInterval)
+	}
+	if o.GCInterval > 0 && !(o.GCDiscardRatio > 0 && o.GCDiscardRatio < 1) {
+		bad("gc discard ratio %v not in (0, 1)", o.GCDiscardRatio)
+	}
+	return errors.Join(errs...)
+}
+
+func (o *Options) badger(log *slog.Logger) badger.Options {
+	bo := badger.DefaultOptions(o.Dir).
+		WithInMemory(o.InMemory).
+		WithLogger(badgerLogger{log.With("subsystem", "badger")}).
+		WithSyncWrites(o.SyncWrites).
+		WithMemTableSize(o.MemTableSize).
+		WithNumMemtables(o.NumMemtables).
+		WithBlockCacheSize(o.BlockCacheSize).
+		WithIndexCacheSize(o.IndexCacheSize).
+		WithValueThreshold(o.ValueThreshold).
+		WithValueLogFileSize(o.ValueLogFileSize).
+		WithNumCompactors(o.NumCompactors).
+		// Appends are serialised by the store's own mutex, so Badger's
+		// conflict tracking would only cost time.
+		WithDetectConflicts(false).
+		// The store keeps its own counters; Badger's go to global expvars.
+		WithMetricsEnabled(false)
+	if o.InMemory {
+		bo.Dir, bo.ValueDir = "", ""
+		// Badger refuses values above the threshold in memory mode (it
+		// means to lift the threshold but sets it too late), and every
+		// value must stay in the LSM tree there.
+		bo.ValueThreshold = maxBadgerValueTh
+	}
+	if o.BlockCacheSize == 0 {
+		bo = bo.WithCompression(options.None)
+	}
+	return bo
+}
+
+// badgerLogger adapts slog to Badger's printf logger. Badger logs every
+// compaction and flush at INFO; those go to debug.
+type badgerLogger struct{ l *slog.Logger }
+
+func (b badgerLogger) log(level slog.Level, format string, args []any) {
+	if !b.l.Enabled(context.Background(), level) {
+		return
+	}
+	b.l.Log(context.Background(), level, strings.TrimSpace(fmt.Sprintf(format, args...)))
+}
+
+func (b badgerLogger) Errorf(f string, a ...any)   { b.log(slog.LevelError, f, a) }
+func (b badgerLogger) Warningf(f string, a ...any) { b.log(slog.LevelWarn, f, a) }
+func (b badgerLogger) Infof(f string, a ...any)    { b.log(slog.LevelDebug, f, a) }
+func (b badgerLogger) Debugf(f string, a ...any)   { b.log(slog.LevelDebug, f, a) }

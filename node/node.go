@@ -1,0 +1,340 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ctimesh/ctimesh/adminapi"
+	"github.com/ctimesh/ctimesh/envelope"
+	"github.com/ctimesh/ctimesh/gossip"
+	"github.com/ctimesh/ctimesh/ledger"
+	"github.com/ctimesh/ctimesh/trust"
+)
+
+// Version is the ctinode version reported by the admin API.
+var Version = "0.1.0-dev"
+
+// Options are the parts of a node that are not configuration: injected
+// dependencies.
+type Options struct {
+	// Logger receives all logs; each subsystem adds a component attribute.
+	Logger *slog.Logger
+	// Now overrides the clock (tests).
+	Now func() time.Time
+}
+
+// Node is one ctimesh node: the composition root wiring trust, ledger,
+// gossip and the admin API around a libp2p host. It owns their lifecycles.
+type Node struct {
+	cfg Config
+	log *slog.Logger
+	id  *identity
+	now func() time.Time
+
+	store   *ledger.Store
+	trust   *trust.Manager
+	reg     *prometheus.Registry
+	metrics *metrics
+
+	// Set by Start.
+	host      host.Host
+	handshake *trust.Handshake
+	router    *gossip.Router
+	admin     *adminapi.Server
+	adminAddr net.Addr
+	started   time.Time
+
+	pubMu sync.Mutex // serialises own entries so sequences stay gapless
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New loads the node's identity and opens its ledger. It does not touch the
+// network until Start.
+func New(cfg Config, opts Options) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	clock := opts.Now
+	if clock == nil {
+		clock = now
+	}
+	id, err := loadIdentity(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := id.cred.Verify(id.fed, clock()); err != nil {
+		return nil, fmt.Errorf("%w: own credential: %w", ErrNoCredential, err)
+	}
+	log = log.With("peer", id.id.String())
+
+	lopts := ledger.DefaultOptions(ledgerPath(cfg.DataDir))
+	lopts.Logger = log.With("component", "ledger")
+	if cfg.Ledger.MemTableMB > 0 {
+		lopts.MemTableSize = cfg.Ledger.MemTableMB << 20
+	}
+	if cfg.Ledger.BlockCacheMB > 0 {
+		lopts.BlockCacheSize = cfg.Ledger.BlockCacheMB << 20
+	}
+	if cfg.Ledger.IndexCacheMB > 0 {
+		lopts.IndexCacheSize = cfg.Ledger.IndexCacheMB << 20
+	}
+	store, err := ledger.Open(lopts)
+	if err != nil {
+		return nil, fmt.Errorf("open ledger: %w", err)
+	}
+	mgr, err := trust.NewManager(trust.ManagerConfig{
+		Federation:     id.fed,
+		Self:           id.id,
+		SelfCredential: id.cred,
+		Logger:         log.With("component", "trust"),
+		Now:            clock,
+	})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	n := &Node{
+		cfg:   cfg,
+		log:   log.With("component", "node"),
+		id:    id,
+		now:   clock,
+		store: store,
+		trust: mgr,
+		reg:   prometheus.NewRegistry(),
+	}
+	n.metrics = newMetrics(n.reg)
+	if err := n.loadTrust(); err != nil {
+		store.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// PeerID is the node's libp2p identity.
+func (n *Node) PeerID() peer.ID { return n.id.id }
+
+// Team is the team named in the node's credential.
+func (n *Node) Team() string { return n.id.cred.Team }
+
+// Credential is the node's own credential.
+func (n *Node) Credential() *trust.Credential { return n.id.cred }
+
+// Start brings up the libp2p host, the credential handshake, gossip, the
+// admin API and the bootstrap dialer.
+func (n *Node) Start() error {
+	if n.ctx != nil {
+		return fmt.Errorf("node already started")
+	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.started = n.now()
+
+	h, err := libp2p.New(
+		libp2p.Identity(n.id.key),
+		libp2p.ListenAddrStrings(n.cfg.Listen...),
+		libp2p.ConnectionGater(n.trust.Gater()),
+		libp2p.DisableRelay(),
+		libp2p.PrometheusRegisterer(n.reg),
+		libp2p.UserAgent("ctinode/"+Version),
+	)
+	if err != nil {
+		return fmt.Errorf("start libp2p host: %w", err)
+	}
+	n.host = h
+
+	n.handshake = trust.NewHandshake(h, n.trust, n.id.credRaw, trust.HandshakeConfig{
+		Timeout: n.cfg.HandshakeTimeout,
+	}, n.log.With("component", "handshake"))
+
+	router, err := gossip.New(h, gossip.Config{
+		Federation: n.id.fed.ID(),
+		Team:       n.id.cred.Team,
+		Policy:     policy{n: n},
+		Store:      n.store,
+		Sink:       n,
+		Observer:   n.observe,
+		Logger:     n.log.With("component", "gossip"),
+	})
+	if err != nil {
+		n.Close()
+		return fmt.Errorf("start gossip: %w", err)
+	}
+	n.router = router
+	if err := router.SetFeeds(n.ownFeeds()); err != nil {
+		n.Close()
+		return fmt.Errorf("join topics: %w", err)
+	}
+	n.handshake.Start()
+
+	token, err := adminapi.NewToken()
+	if err != nil {
+		n.Close()
+		return err
+	}
+	admin, err := adminapi.New(adminapi.Config{
+		Listen:       n.cfg.Admin,
+		Token:        token,
+		MaxBodyBytes: n.cfg.MaxPublishBytes,
+		Metrics:      promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}),
+		Logger:       n.log.With("component", "adminapi"),
+	}, backend{n: n})
+	if err != nil {
+		n.Close()
+		return err
+	}
+	n.admin = admin
+	addr, err := admin.Start()
+	if err != nil {
+		n.Close()
+		return fmt.Errorf("start admin api: %w", err)
+	}
+	n.adminAddr = addr
+	if err := adminapi.WriteRuntimeFiles(n.cfg.DataDir, addr.String(), token); err != nil {
+		n.Close()
+		return err
+	}
+
+	n.wg.Add(2)
+	go n.dialLoop()
+	go n.trustLoop()
+	n.log.Info("node started", "team", n.Team(), "addrs", n.ListenAddrs(), "admin", addr.String())
+	return nil
+}
+
+// AdminAddr is the admin API's address once started.
+func (n *Node) AdminAddr() net.Addr { return n.adminAddr }
+
+// Host is the libp2p host once started (tests and the demo use it).
+func (n *Node) Host() host.Host { return n.host }
+
+// ListenAddrs are the full multiaddrs (with /p2p/) peers can dial.
+func (n *Node) ListenAddrs() []string {
+	if n.host == nil {
+		return nil
+	}
+	var out []string
+	for _, a := range n.host.Addrs() {
+		out = append(out, a.String()+"/p2p/"+n.id.id.String())
+	}
+	return out
+}
+
+// Close stops everything Start started and closes the ledger. It is
+// idempotent and waits for every goroutine.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		if n.cancel != nil {
+			n.cancel()
+		}
+		if n.admin != nil {
+			n.admin.Close()
+			adminapi.RemoveRuntimeFiles(n.cfg.DataDir)
+		}
+		if n.handshake != nil {
+			n.handshake.Close()
+		}
+		if n.router != nil {
+			n.router.Close()
+		}
+		n.wg.Wait()
+		if n.host != nil {
+			if err := n.host.Close(); err != nil {
+				n.closeErr = err
+			}
+		}
+		n.trust.Close()
+		if err := n.store.Close(); err != nil && n.closeErr == nil {
+			n.closeErr = err
+		}
+	})
+	return n.closeErr
+}
+
+// dialLoop keeps the node connected to its bootstrap peers.
+func (n *Node) dialLoop() {
+	defer n.wg.Done()
+	var infos []peer.AddrInfo
+	for _, a := range n.cfg.Peers {
+		ai, err := parsePeerAddr(a)
+		if err != nil {
+			continue // Validate already refused these
+		}
+		if ai.ID == n.id.id {
+			continue
+		}
+		infos = append(infos, *ai)
+	}
+	if len(infos) == 0 {
+		return
+	}
+	t := time.NewTicker(n.cfg.ReconnectInterval)
+	defer t.Stop()
+	for {
+		for _, ai := range infos {
+			if n.connected(ai.ID) {
+				continue
+			}
+			if _, err := n.trust.Credential(ai.ID); err != nil && !isUnknown(err) {
+				continue // revoked, blocked or expired: the gater would refuse anyway
+			}
+			ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+			if err := n.host.Connect(ctx, ai); err != nil {
+				n.log.Debug("dial bootstrap peer", "peer", ai.ID, "err", err)
+			}
+			cancel()
+		}
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func parsePeerAddr(s string) (*peer.AddrInfo, error) {
+	ai, err := peer.AddrInfoFromString(s)
+	if err != nil {
+		return nil, fmt.Errorf("%q: %w (want a multiaddr ending in /p2p/<peer id>)", s, err)
+	}
+	return ai, nil
+}
+
+func now() time.Time { return time.Now() }
+
+// Verified reports whether p is connected and presented a valid credential.
+func (n *Node) Verified(p peer.ID) bool {
+	return n.handshake != nil && n.connected(p) && n.handshake.Verified(p)
+}
+
+// Feeds are the feeds this node subscribes to.
+func (n *Node) Feeds() []envelope.Feed { return n.ownFeeds() }
+
+// TopicPeers lists the peers gossip sees on feed's topic.
+func (n *Node) TopicPeers(f envelope.Feed) []peer.ID {
+	if n.router == nil {
+		return nil
+	}
+	return n.router.TopicPeers(f)
+}
+
+// Objects queries the node's ledger: everything it holds, at every level.
+func (n *Node) Objects(q ledger.Query) (ledger.Page, error) { return n.store.Objects(q) }
