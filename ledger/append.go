@@ -368,7 +368,7 @@ func (w *writer) indexObject(e *envelope.Entry, id envelope.ID, o *stix.Object) 
 	w.clock++
 	added := w.clock
 	retracted := false
-	if false && w.cnt.tombstones > 0 {
+	if w.cnt.tombstones > 0 {
 		if retracted, err = w.tombstoned(o.ID, e.Origin, e.Time.UnixNano()); err != nil {
 			return err
 		}

@@ -1,0 +1,19 @@
+// Package node is the composition root of a ctimesh node. It loads the data
+// directory (keys, federation, credential, config), opens the ledger, builds
+// the trust manager, and on Start brings up the libp2p host with the trust
+// gater, the credential handshake, gossip topics for the feeds the node's own
+// credential allows, the admin API and the bootstrap dialer. Close stops
+// them in reverse order and waits for every goroutine.
+//
+// node also owns the two data paths, because they span packages:
+//   - publish: parse and validate STIX, give every object its effective TLP
+//     level (markings raised to the requested level), check the node's own
+//     credential may publish each feed, batch objects into signed entries,
+//     append them to the ledger and fsync, and only then gossip them;
+//   - receive: entries gossip validated are appended to the ledger;
+//     credential and revocation entries are verified and applied to trust.
+//
+// Invariants: own feed sequences are assigned under one mutex so they never
+// gap or fork; an entry is durable before any peer can see it; nothing the
+// local configuration says can widen what a credential allows.
+package node
