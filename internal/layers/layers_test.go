@@ -16,14 +16,14 @@ const module = "github.com/ctimesh/ctimesh"
 // (internal/...) may import anything below node but are imported only by
 // tests, commands and benchmarks.
 var layer = map[string]int{
-	"stix":              0,
-	"envelope":          1,
-	"trust":             2,
-	"ledger":            2,
-	"gossip":            2,
-	"adminapi":          3,
-	"taxii":             3,
-	"node":              4,
+	"stix":     0,
+	"envelope": 1,
+	"trust":    2,
+	"ledger":   2,
+	"gossip":   2,
+	"adminapi": 3,
+	"taxii":    3,
+	"node":     4,
 	// The harness sits between node and the commands: the demo and the
 	// benchmark command run real federations through it.
 	"internal/meshtest": 5,
