@@ -125,7 +125,12 @@ func (b backend) Objects(ctx context.Context, q adminapi.ObjectQuery) (adminapi.
 		}
 		return adminapi.ObjectsResponse{}, err
 	}
-	resp := adminapi.ObjectsResponse{Objects: make([]adminapi.ObjectItem, 0, len(page.Records)), Next: page.Next}
+	resp := adminapi.ObjectsResponse{Objects: make([]adminapi.ObjectItem, 0, len(page.Records))}
+	if page.More {
+		// The ledger's cursor is also a polling position; the API promises
+		// "" on the last page so clients can page until it is empty.
+		resp.Next = page.Next
+	}
 	for _, r := range page.Records {
 		resp.Objects = append(resp.Objects, adminapi.ObjectItem{
 			TLP:      r.Level.String(),
