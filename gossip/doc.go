@@ -16,8 +16,9 @@
 //   - the router joins only its own federation's topics, and only its own
 //     team's AMBER+STRICT topic;
 //   - one predicate, Policy.AllowPeer, drives the subscription filter, the
-//     peer filter and Refresh (filter.go says what pubsub lets us undo for
-//     peers already in a mesh, and what it does not);
+//     peer filter and Refresh, which reconnects peers whose standing changed
+//     so pubsub judges them afresh (filter.go says what pubsub lets us undo
+//     for peers already in a mesh, and what it does not);
 //   - every message from a peer gets exactly one Decision (accept, reject,
 //     ignore) from a validator that runs the cheap checks first, rejects
 //     only what the sender provably got wrong, ignores policy outcomes and

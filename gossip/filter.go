@@ -1,6 +1,8 @@
 package gossip
 
 import (
+	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -16,58 +18,57 @@ import (
 //
 //   - the subscription filter drops a peer's subscription to a topic it may
 //     not receive, so pubsub never counts it as a subscriber: it is never
-//     grafted into our mesh, never a fanout target, never sent IHAVE gossip;
+//     grafted into our mesh by us, never a fanout target, never sent IHAVE
+//     gossip;
 //   - the peer filter, which pubsub consults before grafting a peer (ours
 //     or its GRAFT), choosing fanout peers and answering IWANT;
 //   - Refresh, after trust changed, for peers pubsub already admitted.
 //
-// What pubsub does not let us undo: the filters are consulted when a peer
+// What pubsub does not let us undo: both filters are consulted when a peer
 // subscribes or grafts, not afterwards. A peer already in our mesh stays
 // there, and is sent every message on the topic, until it is pruned; a
-// subscription we dropped is not offered again until the peer re-sends its
-// subscriptions, which it does only on a new pubsub stream. There is no API
-// to prune one peer. Refresh therefore resets the pubsub streams of every
-// peer whose standing changed on a topic it subscribed to or is meshed on:
-// both sides drop all pubsub state of the other (mesh, fanout, topic
-// membership), open new streams and resend their subscriptions, which the
-// filters now judge with the new policy. Messages in flight on the reset
-// streams are lost; sync recovers them.
+// subscription we dropped is not offered again until the peer opens a new
+// pubsub stream. There is no API to prune one peer, and resetting the
+// pubsub streams is racy: each side forgets the other's subscriptions when
+// it processes its own dead stream, which may come after the other side's
+// fresh subscriptions arrived. So Refresh disconnects every peer whose
+// standing changed on a topic it subscribed to or is meshed on, waits until
+// pubsub has forgotten it, and dials it again: on the new connection both
+// sides start from nothing and the filters judge every subscription with the
+// new policy. Other protocols on the connection are interrupted too, and
+// messages in flight are lost; sync recovers them.
 //
-// What even that cannot undo: other nodes that have not yet refreshed (or
-// a compromised one) may still forward to the peer, and whatever it
-// received before is out. That is why AMBER payloads are end-to-end
-// encrypted with epoch keys rotated on revocation (a later issue).
+// What even that cannot undo: nodes that have not refreshed yet (or a
+// compromised one) may still forward to the peer, and whatever it received
+// before is out. That is why AMBER payloads are end-to-end encrypted with
+// epoch keys rotated on revocation (a later issue).
 
-// Refresh limits. Pubsub re-opens a reset stream at most MaxBackoffAttempts
-// (4) times per peer within 10 minutes of the last attempt and then stops
-// talking to the peer until it reconnects; other stream failures count
-// too. Beyond maxResets in resetWindow, Refresh disconnects the peer
-// instead, leaving reconnection to the node.
+// Limits.
 const (
-	maxResets        = 3
-	resetWindow      = 11 * time.Minute
 	maxTopicsPerPeer = 256
+	// forgetTimeout bounds the wait for pubsub to drop a disconnected
+	// peer's state before dialing it again.
+	forgetTimeout = 10 * time.Second
+	// redialTimeout bounds one redial.
+	redialTimeout = 30 * time.Second
 )
 
 // peerState is what Refresh re-evaluates: the topics each connected peer
 // asked to subscribe to (and whether we let it), and the meshes it is in.
 type peerState struct {
-	mu     sync.Mutex
-	subs   map[peer.ID]map[string]bool
-	mesh   map[peer.ID]map[string]struct{}
-	resets map[peer.ID]resetHistory
-}
-
-type resetHistory struct {
-	count int
-	last  time.Time
+	mu   sync.Mutex
+	subs map[peer.ID]map[string]bool
+	mesh map[peer.ID]map[string]struct{}
+	// forgotten holds, for peers being resynced, a channel closed when
+	// pubsub has dropped the peer's state.
+	forgotten map[peer.ID]chan struct{}
 }
 
 func newPeerState() *peerState {
 	return &peerState{
-		subs:   make(map[peer.ID]map[string]bool),
-		mesh:   make(map[peer.ID]map[string]struct{}),
-		resets: make(map[peer.ID]resetHistory),
+		subs:      make(map[peer.ID]map[string]bool),
+		mesh:      make(map[peer.ID]map[string]struct{}),
+		forgotten: make(map[peer.ID]chan struct{}),
 	}
 }
 
@@ -141,11 +142,11 @@ func (r *Router) allowPeer(p peer.ID, topic string) bool {
 // Refresh re-evaluates peers after trust changed. From the call on, the
 // validator, the subscription filter and the peer filter judge with the
 // policy as it now is (they ask it every time). Peers whose standing changed
-// on a topic they subscribed to, or that sit in one of our meshes they may
-// no longer be in, have their pubsub streams reset so pubsub forgets them
-// and they resubscribe under the new policy; see the comment at the top of
-// filter.go for what this does and does not undo. Refresh does not block on
-// the network.
+// on a topic they subscribed to, or that sit in one of our meshes they may no
+// longer be in, are disconnected and dialed again so that pubsub starts over
+// with them under the new policy; see the comment at the top of filter.go
+// for what this does and does not undo. Refresh does not wait for the
+// network: redials run in the background (Close waits for them).
 func (r *Router) Refresh() {
 	r.topicsMu.Lock()
 	closed := r.closed
@@ -154,7 +155,6 @@ func (r *Router) Refresh() {
 		return
 	}
 	st := r.peers
-	now := time.Now()
 	changed := make(map[peer.ID]string)
 	st.mu.Lock()
 	for p, topics := range st.subs {
@@ -168,8 +168,8 @@ func (r *Router) Refresh() {
 				continue
 			}
 			if ok := r.cfg.Policy.AllowPeer(p, info); ok != was {
-				// Record the new verdict so that a second Refresh before
-				// the peer resubscribes does not reset it again.
+				// Record the new verdict so that a second Refresh before the
+				// peer reconnects does not resync it again.
 				topics[topic] = ok
 				changed[p] = topic
 			}
@@ -182,53 +182,72 @@ func (r *Router) Refresh() {
 			}
 		}
 	}
-	for p, h := range st.resets {
-		if now.Sub(h.last) > resetWindow {
-			delete(st.resets, p)
+	for p := range changed {
+		if _, busy := st.forgotten[p]; busy {
+			delete(changed, p)
+			continue
 		}
+		st.forgotten[p] = make(chan struct{})
 	}
 	st.mu.Unlock()
 	for p, topic := range changed {
-		r.resync(p, topic, now)
+		r.resync(p, topic)
 	}
 }
 
-// resync makes pubsub on both sides forget p and start over (see Refresh).
-func (r *Router) resync(p peer.ID, topic string, now time.Time) {
+// resync disconnects p, waits until pubsub has dropped its state, and dials
+// it again unless it may no longer receive anything at all (a revoked peer
+// is the node's to disconnect; dialing it again would be refused anyway).
+func (r *Router) resync(p peer.ID, topic string) {
 	st := r.peers
 	st.mu.Lock()
-	h := st.resets[p]
-	if now.Sub(h.last) > resetWindow {
-		h.count = 0
-	}
-	h.count++
-	h.last = now
-	st.resets[p] = h
+	forgotten := st.forgotten[p]
 	st.mu.Unlock()
-
-	if h.count > maxResets {
-		r.log.Warn("peer's standing changed too often to reset its pubsub streams again; disconnecting it", "peer", p, "topic", topic)
-		r.stats.add(func(s *Stats) { s.Disconnects++ })
-		if err := r.host.Network().ClosePeer(p); err != nil {
-			r.log.Warn("disconnect peer", "peer", p, "err", err)
-		}
+	known := slices.Contains(r.ps.ListPeers(""), p)
+	done := func() {
+		st.mu.Lock()
+		delete(st.forgotten, p)
+		st.mu.Unlock()
+	}
+	// Add to the WaitGroup only while the router is open, so Close's Wait
+	// never races an Add.
+	r.topicsMu.Lock()
+	if r.closed {
+		r.topicsMu.Unlock()
+		done()
 		return
 	}
-	n := 0
-	gossip := make(map[string]bool)
-	for _, id := range Protocols() {
-		gossip[string(id)] = true
+	r.wg.Add(1)
+	r.topicsMu.Unlock()
+	r.log.Info("trust changed: reconnecting peer so pubsub re-evaluates it", "peer", p, "topic", topic)
+	r.stats.add(func(s *Stats) { s.Resyncs++ })
+	if err := r.host.Network().ClosePeer(p); err != nil {
+		r.log.Warn("disconnect peer", "peer", p, "err", err)
 	}
-	for _, c := range r.host.Network().ConnsToPeer(p) {
-		for _, s := range c.GetStreams() {
-			if gossip[string(s.Protocol())] {
-				_ = s.Reset()
-				n++
+	go func() {
+		defer r.wg.Done()
+		defer done()
+		if known {
+			t := time.NewTimer(forgetTimeout)
+			defer t.Stop()
+			select {
+			case <-forgotten:
+			case <-t.C:
+				r.log.Warn("pubsub did not drop a disconnected peer in time; dialing it anyway", "peer", p)
+			case <-r.ctx.Done():
+				return
 			}
 		}
-	}
-	r.log.Info("trust changed: reset peer's pubsub streams so it resubscribes under the new policy", "peer", p, "topic", topic, "streams", n)
-	r.stats.add(func(s *Stats) { s.StreamResets++ })
+		if !r.cfg.Policy.AllowPeer(p, TopicInfo{Federation: r.cfg.Federation, Trust: true}) {
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.ctx, redialTimeout)
+		defer cancel()
+		if err := r.host.Connect(ctx, peer.AddrInfo{ID: p}); err != nil {
+			r.stats.add(func(s *Stats) { s.ResyncFailures++ })
+			r.log.Warn("could not reconnect peer after trust change; it will be back when either side dials", "peer", p, "err", err)
+		}
+	}()
 }
 
 // disconnected forgets a peer's subscriptions once its last connection

@@ -7,13 +7,14 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
-	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
-	ma "github.com/multiformats/go-multiaddr"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 
 	"github.com/ctimesh/ctimesh/envelope"
 	"github.com/ctimesh/ctimesh/stix"
@@ -25,7 +26,7 @@ var (
 	feedAmber = envelope.Feed{Level: stix.Amber}
 )
 
-// tnode is one honest node: a mocknet host running a Router.
+// tnode is one honest node: a host running a Router.
 type tnode struct {
 	name  string
 	key   byte
@@ -40,29 +41,31 @@ type tnode struct {
 // rawNode is a peer running plain gossipsub with no filters and no
 // validators: it subscribes and publishes whatever it likes.
 type rawNode struct {
-	id    peer.ID
-	h     host.Host
-	ps    *pubsub.PubSub
-	mu    sync.Mutex
-	got   map[string][]envelope.ID // topic → ids received
-	close context.CancelFunc
+	id  peer.ID
+	h   host.Host
+	ps  *pubsub.PubSub
+	mu  sync.Mutex
+	got map[string][]envelope.ID // topic → ids received
 }
 
+// testNet is a set of real libp2p hosts on loopback TCP sharing one
+// policy (each node's view of the others).
 type testNet struct {
 	t     *testing.T
-	mn    mocknet.Mocknet
 	pol   *fakePolicy
+	hosts []host.Host
 	nodes []*tnode
-	next  int
 }
 
 func newTestNet(t *testing.T) *testNet {
-	tn := &testNet{t: t, mn: mocknet.New(), pol: newFakePolicy()}
+	tn := &testNet{t: t, pol: newFakePolicy()}
 	t.Cleanup(func() {
 		for _, n := range tn.nodes {
 			n.r.Close()
 		}
-		tn.mn.Close()
+		for _, h := range tn.hosts {
+			h.Close()
+		}
 	})
 	return tn
 }
@@ -70,11 +73,16 @@ func newTestNet(t *testing.T) *testNet {
 func (tn *testNet) addHost(key byte) (host.Host, peer.ID) {
 	tn.t.Helper()
 	sk, id := testKey(tn.t, key)
-	tn.next++
-	h, err := tn.mn.AddPeer(sk, ma.StringCast(fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", 4000+tn.next)))
+	h, err := libp2p.New(
+		libp2p.Identity(sk),
+		libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.DisableRelay(),
+	)
 	if err != nil {
 		tn.t.Fatal(err)
 	}
+	tn.hosts = append(tn.hosts, h)
 	return h, id
 }
 
@@ -117,7 +125,7 @@ func (tn *testNet) addRaw(key byte, ceiling stix.Level, topics ...string) *rawNo
 	if err != nil {
 		tn.t.Fatal(err)
 	}
-	x := &rawNode{id: id, h: h, ps: ps, got: make(map[string][]envelope.ID), close: cancel}
+	x := &rawNode{id: id, h: h, ps: ps, got: make(map[string][]envelope.ID)}
 	tn.t.Cleanup(cancel)
 	for _, topic := range topics {
 		t, err := ps.Join(topic)
@@ -161,22 +169,26 @@ func (x *rawNode) publish(t *testing.T, topic string, data []byte) {
 	t.Helper()
 	top, err := x.ps.Join(topic)
 	if err != nil {
-		// Already joined by an earlier publish.
 		t.Fatal(err)
 	}
-	defer top.Close()
+	defer top.Close() // so the next publish can join again
 	if err := top.Publish(context.Background(), data); err != nil {
 		t.Fatal(err)
 	}
 }
 
+// connectAll connects every pair of hosts once.
 func (tn *testNet) connectAll() {
 	tn.t.Helper()
-	if err := tn.mn.LinkAll(); err != nil {
-		tn.t.Fatal(err)
-	}
-	if err := tn.mn.ConnectAllButSelf(); err != nil {
-		tn.t.Fatal(err)
+	for i, a := range tn.hosts {
+		for _, b := range tn.hosts[i+1:] {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()})
+			cancel()
+			if err != nil {
+				tn.t.Fatal(err)
+			}
+		}
 	}
 }
 
@@ -465,8 +477,8 @@ func TestRefresh(t *testing.T) {
 	if d.sink.count(second.ID()) != 0 {
 		t.Fatalf("d received amber after its standing fell")
 	}
-	if s := a.r.Stats(); s.StreamResets == 0 {
-		t.Errorf("no stream resets counted: %+v", s)
+	if s := a.r.Stats(); s.Resyncs == 0 {
+		t.Errorf("no resyncs counted: %+v", s)
 	}
 }
 

@@ -24,10 +24,10 @@ type Stats struct {
 	// Publish calls that failed.
 	Published     uint64
 	PublishErrors uint64
-	// StreamResets counts peers whose pubsub streams Refresh reset, and
-	// Disconnects those it disconnected instead (see Refresh).
-	StreamResets uint64
-	Disconnects  uint64
+	// Resyncs counts peers Refresh disconnected and dialed again after
+	// their standing changed; ResyncFailures the redials that failed.
+	Resyncs        uint64
+	ResyncFailures uint64
 }
 
 // counters is the mutable side of Stats.

@@ -121,8 +121,8 @@ func ParseTopic(name string) (TopicInfo, error) {
 	if !ok {
 		return bad("no feed")
 	}
-	fed, err := envelope.ParseHash(fedHex)
-	if err != nil || fed.String() != fedHex {
+	fed, ok := parseFed(fedHex)
+	if !ok {
 		return bad("federation id is not 64 lower-case hex characters")
 	}
 	info.Federation = fed
@@ -160,6 +160,26 @@ func ParseTopic(name string) (TopicInfo, error) {
 		return bad(fmt.Sprintf("unknown feed %q", slug))
 	}
 	return info, nil
+}
+
+// parseFed decodes exactly 64 lower-case hex characters without allocating:
+// the peer filter parses topic names for every peer at every heartbeat.
+func parseFed(s string) (envelope.FederationID, bool) {
+	var h envelope.FederationID
+	if len(s) != 2*len(h) || !isLowerHex(s) {
+		return h, false
+	}
+	for i := range h {
+		h[i] = unhex(s[2*i])<<4 | unhex(s[2*i+1])
+	}
+	return h, true
+}
+
+func unhex(c byte) byte {
+	if c <= '9' {
+		return c - '0'
+	}
+	return c - 'a' + 10
 }
 
 func isLowerHex(s string) bool {

@@ -61,12 +61,19 @@ func (t tracer) Prune(p peer.ID, topic string) {
 	st.mu.Unlock()
 }
 
-// OnClosedOutboundStream: gossipsub removes the peer from every mesh
-// without a Prune event.
+// OnClosedOutboundStream: pubsub has dropped the peer's state (topics,
+// and every mesh, without Prune events).
 func (t tracer) OnClosedOutboundStream(p peer.ID) {
 	st := t.r.peers
 	st.mu.Lock()
 	delete(st.mesh, p)
+	if ch, ok := st.forgotten[p]; ok {
+		select {
+		case <-ch:
+		default:
+			close(ch)
+		}
+	}
 	st.mu.Unlock()
 }
 

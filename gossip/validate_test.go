@@ -86,7 +86,7 @@ func TestValidatorOutcomes(t *testing.T) {
 		{name: "green group objects", topic: topicOf(t, envelope.Feed{Level: stix.Green, Group: "sector:energy"}),
 			data: encode(t, newEntry(t, entryOpts{feed: envelope.Feed{Level: stix.Green, Group: "sector:energy"}})), outcome: OutcomeAccept, reason: ReasonOK, objs: 1},
 		{name: "unmarked object takes the feed level", topic: topicOf(t, green),
-			data: encode(t, newEntry(t, entryOpts{feed: green, payload: envelope.EncodeList([][]byte{stixObject(stix.LevelNone, 1), stixObject(stix.Clear, 2)})})),
+			data:    encode(t, newEntry(t, entryOpts{feed: green, payload: envelope.EncodeList([][]byte{stixObject(stix.LevelNone, 1), stixObject(stix.Clear, 2)})})),
 			outcome: OutcomeAccept, reason: ReasonOK, objs: 2},
 		{name: "amber+strict on our team topic", topic: topicOf(t, strict), data: encode(t, newEntry(t, entryOpts{feed: strict})), outcome: OutcomeAccept, reason: ReasonOK, objs: 1},
 		{name: "sealed amber skips stix", topic: topicOf(t, amber),

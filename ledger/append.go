@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -69,6 +70,7 @@ func (s *Store) Append(e *envelope.Entry, objs []*stix.Object, meta AppendMeta) 
 			return res, fmt.Errorf("object %d: %w", i, err)
 		}
 	}
+	offs := payloadOffsets(e, raw, objs)
 	var retract []string
 	if e.Kind == envelope.KindRetract {
 		retract = s.retractIDs(e, meta)
@@ -88,7 +90,7 @@ func (s *Store) Append(e *envelope.Entry, objs []*stix.Object, meta AppendMeta) 
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
 	w := &writer{txn: txn, cnt: s.cnt, clock: s.clock, res: &res}
-	if err := w.append(e, raw, objs, retract, received); err != nil {
+	if err := w.append(e, raw, objs, offs, retract, received); err != nil {
 		return Result{ID: res.ID}, fmt.Errorf("append entry %s: %w", res.ID, err)
 	}
 	if res.Duplicate {
@@ -114,6 +116,37 @@ func checkObject(o *stix.Object) error {
 		return fmt.Errorf("%w: object %s: type length %d", ErrInvalid, o.ID, len(o.Type))
 	}
 	return nil
+}
+
+// payloadOffsets returns, for each object, the offset of its JSON in the
+// entry encoding raw, or -1 where it is not there verbatim (sealed
+// payloads, or a caller whose objects differ from the payload).
+func payloadOffsets(e *envelope.Entry, raw []byte, objs []*stix.Object) []int {
+	offs := make([]int, len(objs))
+	for i := range offs {
+		offs[i] = -1
+	}
+	if e.Kind != envelope.KindObjects || e.Epoch != 0 || len(objs) == 0 {
+		return offs
+	}
+	// The payload is the last field but the signature.
+	end := len(raw) - uvarintLen(len(e.Signature)) - len(e.Signature)
+	start := end - len(e.Payload)
+	if start < 0 || !bytes.Equal(raw[start:end], e.Payload) {
+		return offs
+	}
+	// Items alias raw; with the capacity cut at end, an item's capacity
+	// says where it starts.
+	items, err := envelope.DecodeList(raw[start:end:end])
+	if err != nil || len(items) != len(objs) {
+		return offs
+	}
+	for i, it := range items {
+		if bytes.Equal(it, objs[i].Raw) {
+			offs[i] = end - cap(it)
+		}
+	}
+	return offs
 }
 
 // retractIDs returns the STIX ids a retract entry names. A payload that does
@@ -182,17 +215,16 @@ func (w *writer) feedIndex(k []byte) (feedIndex, bool, error) {
 	return fi, found, err
 }
 
-func (w *writer) append(e *envelope.Entry, raw []byte, objs []*stix.Object, retract []string, received time.Time) error {
+func (w *writer) append(e *envelope.Entry, raw []byte, objs []*stix.Object, offs []int, retract []string, received time.Time) error {
 	id := w.res.ID
 	ek := entryKey(&w.a, id)
 	if found, err := w.get(ek, nil); err != nil || found {
 		w.res.Duplicate = found
 		return err
 	}
-	ev := make([]byte, entryHeader+len(raw))
-	ev[0] = entryFormat
-	binary.BigEndian.PutUint64(ev[1:], uint64(received.UnixNano()))
-	copy(ev[entryHeader:], raw)
+	// Badger copies values during Commit, inside this call, so raw is not
+	// copied here.
+	ev := raw
 
 	fk := feedIndexKey(&w.a, e.Origin, e.Feed, e.Seq)
 	other, taken, err := w.feedIndex(fk)
@@ -255,8 +287,8 @@ func (w *writer) append(e *envelope.Entry, raw []byte, objs []*stix.Object, retr
 		if w.clock < base {
 			w.clock = base - 1
 		}
-		for _, o := range objs {
-			if err := w.indexObject(e, id, o); err != nil {
+		for i, o := range objs {
+			if err := w.indexObject(e, id, o, offs[i]); err != nil {
 				return fmt.Errorf("object %s: %w", o.ID, err)
 			}
 		}
@@ -325,11 +357,11 @@ func (w *writer) absorb(e *envelope.Entry, h *FeedHead) error {
 	return nil
 }
 
-func (w *writer) pointer(k []byte) (pointer, bool, error) {
+func (w *writer) pointer(k []byte, typeHint string) (pointer, bool, error) {
 	var p pointer
 	found, err := w.get(k, func(v []byte) error {
 		var err error
-		p, err = decodePointer(v)
+		p, err = decodePointer(v, typeHint)
 		return err
 	})
 	return p, found, err
@@ -344,18 +376,21 @@ func better(a, b *pointer) bool {
 	return a.modified.After(b.modified)
 }
 
-func (w *writer) indexObject(e *envelope.Entry, id envelope.ID, o *stix.Object) error {
+// indexObject stores one version; off is where its JSON sits in the entry
+// encoding, or -1 to store it inline.
+func (w *writer) indexObject(e *envelope.Entry, id envelope.ID, o *stix.Object, off int) error {
 	ck := currentKey(&w.a, o.ID)
-	cur, has, err := w.pointer(ck)
+	cur, has, err := w.pointer(ck, o.Type)
 	if err != nil {
 		return err
 	}
 	vk := versionKey(&w.a, o.ID, o.Modified)
 	if has {
 		// A version already held keeps its first copy (and so its origin,
-		// level and added time).
+		// level and added time). A live current version is the newest, so
+		// anything newer is new without a lookup: the common update.
 		dup := cur.modified.Equal(o.Modified)
-		if !dup {
+		if !dup && !(cur.live() && o.Modified.After(cur.modified)) {
 			if dup, err = w.get(vk, nil); err != nil {
 				return err
 			}
@@ -374,10 +409,14 @@ func (w *writer) indexObject(e *envelope.Entry, id envelope.ID, o *stix.Object) 
 		}
 	}
 	flags := makeFlags(e.Feed.Level, o.Revoked, retracted, e.Feed.Group != "")
-	rec := encodeRecord(&w.a, &recordFields{
+	rf := recordFields{
 		flags: flags, created: o.Created, modified: o.Modified, entryTime: e.Time.UnixNano(), entryID: id,
 		typ: o.Type, group: e.Feed.Group, origin: e.Origin, id: o.ID, raw: o.Raw,
-	})
+	}
+	if off >= 0 {
+		rf.inEntry, rf.rawOff, rf.rawLen, rf.raw = true, off, len(o.Raw), nil
+	}
+	rec := encodeRecord(&w.a, &rf)
 	if err := w.setMeta(addedKey(&w.a, pObject, added), rec, flags); err != nil {
 		return err
 	}
@@ -530,7 +569,7 @@ func (w *writer) recompute(sid string, vers []versionRef) error {
 		}
 	}
 	ck := currentKey(&w.a, sid)
-	cur, has, err := w.pointer(ck)
+	cur, has, err := w.pointer(ck, "")
 	if err != nil {
 		return err
 	}

@@ -50,7 +50,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		var a arena
 		again := encodeRecord(&a, &r)
 		r2, err := decodeRecord(again)
-		if err != nil || r2.id != r.id || string(r2.raw) != string(r.raw) {
+		if err != nil || r2.id != r.id || string(r2.raw) != string(r.raw) || r2.inEntry != r.inEntry || r2.rawOff != r.rawOff || r2.rawLen != r.rawLen {
 			t.Fatalf("re-encoded record does not round-trip: %v", err)
 		}
 		_ = r.public(1)

@@ -169,18 +169,6 @@ func noErr(tb tester, err error) {
 	}
 }
 
-// waitFor polls cond until it holds or a generous deadline passes.
-func waitFor(tb tester, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // ATT&CK test data, decoded once into minimal stix.Object values (the stix
 // package's parser is not relied on here).
 
@@ -189,6 +177,20 @@ var (
 	attackObjs []*stix.Object
 	attackErr  error
 )
+
+// icsObjects is the ICS bundle alone: small enough for tests under -race.
+func icsObjects(tb tester) []*stix.Object {
+	tb.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "shared", "testdata", "stix", "ics-attack-18.1.json"))
+	if err != nil {
+		tb.Skipf("ATT&CK test data not available: %v", err)
+	}
+	objs, err := decodeBundle(b)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return objs
+}
 
 func attackObjects(tb tester) []*stix.Object {
 	tb.Helper()

@@ -73,14 +73,20 @@ func flagLevel(f byte) stix.Level { return stix.Level(f & fLevelMask) }
 // of one per key.
 type arena struct{ b []byte }
 
-const arenaChunk = 64 << 10
+// Chunks start small (most arenas build a key or two for a read) and
+// double up to arenaChunk for appends.
+const (
+	arenaFirst = 256
+	arenaChunk = 64 << 10
+)
 
 func (a *arena) alloc(n int) []byte {
 	if n > arenaChunk/4 {
 		return make([]byte, n)
 	}
 	if cap(a.b)-len(a.b) < n {
-		a.b = make([]byte, 0, arenaChunk)
+		c := min(max(2*cap(a.b), arenaFirst), arenaChunk)
+		a.b = make([]byte, 0, max(c, n))
 	}
 	i := len(a.b)
 	a.b = a.b[:i+n]

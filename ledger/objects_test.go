@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dgraph-io/badger/v4"
+
 	"github.com/ctimesh/ctimesh/envelope"
 	"github.com/ctimesh/ctimesh/stix"
 )
@@ -350,5 +352,72 @@ func TestScanBudget(t *testing.T) {
 	}
 	if len(got) != 1 || got[0].ID != "indicator--g" || pages < 2 {
 		t.Fatalf("%d records in %d pages", len(got), pages)
+	}
+}
+
+// Objects of plaintext entries point into the stored entry; sealed ones
+// and objects that differ from the payload are stored inline. Readers see
+// the same JSON either way.
+func TestRawStorage(t *testing.T) {
+	s := openMem(t)
+	w := newFeed(t, 1, green)
+	a, b := obj("indicator--a", t0), obj("indicator--b", t0)
+	e := w.objects(a, b)
+	mustAppend(t, s, e, a, b)
+
+	// A sealed entry: the payload is not the JSON.
+	c := obj("indicator--c", t0)
+	sealed := &envelope.Entry{Version: envelope.Version, Origin: w.origin, Feed: w.feed, Seq: 2, Prev: e.ID(),
+		Time: t0.Add(time.Hour), Kind: envelope.KindObjects, Epoch: 1, Payload: []byte("ciphertext")}
+	noErr(t, sealed.Sign(w.key))
+	mustAppend(t, s, sealed, c)
+
+	// A plaintext entry whose second object the caller changed.
+	d, e2 := obj("indicator--d", t0), obj("indicator--e", t0)
+	pe := w.sign(3, sealed.ID(), envelope.KindObjects, envelope.EncodeList([][]byte{d.Raw, []byte(`{"other":1}`)}))
+	mustAppend(t, s, pe, d, e2)
+
+	for _, o := range []*stix.Object{a, b, c, d, e2} {
+		rec := must(s.Object(o.ID))(t)
+		if string(rec.Raw) != string(o.Raw) {
+			t.Fatalf("%s: raw %s, want %s", o.ID, rec.Raw, o.Raw)
+		}
+	}
+	var inEntry []string
+	err := s.view(func(txn *badger.Txn) error {
+		for _, o := range []*stix.Object{a, b, c, d, e2} {
+			ptr, _, err := readPointer(txn, o.ID)
+			if err != nil {
+				return err
+			}
+			item, err := txn.Get(addedKey(&arena{}, pObject, ptr.added))
+			if err != nil {
+				return err
+			}
+			v, _ := item.ValueCopy(nil)
+			r, err := decodeRecord(v)
+			if err != nil {
+				return err
+			}
+			if r.inEntry {
+				inEntry = append(inEntry, o.ID)
+			}
+		}
+		return nil
+	})
+	noErr(t, err)
+	if !slices.Equal(inEntry, []string{"indicator--a", "indicator--b", "indicator--d"}) {
+		t.Fatalf("stored by reference: %v", inEntry)
+	}
+	page := must(s.Objects(Query{Limit: 10}))(t)
+	if len(page.Records) != 5 || string(page.Records[4].Raw) != string(e2.Raw) {
+		t.Fatalf("page: %d records", len(page.Records))
+	}
+	// Entries come back byte for byte.
+	got := must(s.Entry(e.ID()))(t)
+	gb, _ := got.Encode()
+	eb, _ := e.Encode()
+	if string(gb) != string(eb) {
+		t.Fatal("stored entry differs")
 	}
 }

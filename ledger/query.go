@@ -12,6 +12,7 @@ import (
 	"github.com/dgraph-io/badger/v4"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/ctimesh/ctimesh/envelope"
 	"github.com/ctimesh/ctimesh/stix"
 )
 
@@ -183,6 +184,7 @@ func scan(txn *badger.Txn, prefix []byte, direct bool, f *filter) (p Page, err e
 	defer it.Close()
 	budget := scanBudget + 4*f.limit
 	var a arena
+	raws := rawLoader{txn: txn, a: &a}
 	for it.Seek(seek); it.Valid(); it.Next() {
 		item := it.Item()
 		added := addedSuffix(item.Key())
@@ -216,6 +218,9 @@ func scan(txn *badger.Txn, prefix []byte, direct bool, f *filter) (p Page, err e
 		if len(p.Records) == f.limit {
 			p.More = true
 			return p, nil
+		}
+		if err := raws.load(&rec); err != nil {
+			return p, err
 		}
 		p.Records = append(p.Records, rec.public(added))
 		last = added
@@ -291,14 +296,16 @@ func readPointer(txn *badger.Txn, id string) (pointer, bool, error) {
 	}
 	var ptr pointer
 	err = item.Value(func(v []byte) error {
-		ptr, err = decodePointer(v)
+		ptr, err = decodePointer(v, "")
 		return err
 	})
 	return ptr, err == nil, err
 }
 
+// readRecord reads a version's record and its JSON.
 func readRecord(txn *badger.Txn, added uint64) (recordFields, error) {
-	item, err := txn.Get(addedKey(&arena{}, pObject, added))
+	var a arena
+	item, err := txn.Get(addedKey(&a, pObject, added))
 	if err != nil {
 		return recordFields{}, fmt.Errorf("object record %d: %w", added, err)
 	}
@@ -306,7 +313,46 @@ func readRecord(txn *badger.Txn, added uint64) (recordFields, error) {
 	if err != nil {
 		return recordFields{}, err
 	}
-	return decodeRecord(val)
+	rec, err := decodeRecord(val)
+	if err != nil {
+		return rec, err
+	}
+	return rec, loadRaw(txn, &a, &rec)
+}
+
+// loadRaw fetches the JSON of a record that points into its entry.
+func loadRaw(txn *badger.Txn, a *arena, r *recordFields) error {
+	return (&rawLoader{txn: txn, a: a}).load(r)
+}
+
+// rawLoader fetches records' JSON from their entries, keeping the last
+// entry's item: the records of a page mostly come from a few entries, and
+// the item of a value-log entry reads its bytes in place.
+type rawLoader struct {
+	txn  *badger.Txn
+	a    *arena
+	id   envelope.ID
+	item *badger.Item
+}
+
+func (l *rawLoader) load(r *recordFields) error {
+	if !r.inEntry {
+		return nil
+	}
+	if l.item == nil || l.id != r.entryID {
+		item, err := l.txn.Get(entryKey(l.a, r.entryID))
+		if err != nil {
+			return fmt.Errorf("entry %s of object %s: %w", r.entryID, r.id, err)
+		}
+		l.id, l.item = r.entryID, item
+	}
+	return l.item.Value(func(v []byte) error {
+		if r.rawOff+r.rawLen > len(v) {
+			return fmt.Errorf("%w: object %s lies outside entry %s", ErrCorrupt, r.id, r.entryID)
+		}
+		r.raw = append([]byte(nil), v[r.rawOff:r.rawOff+r.rawLen]...)
+		return nil
+	})
 }
 
 // readVersions lists the versions of id, oldest modified first.

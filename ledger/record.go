@@ -38,10 +38,14 @@ type ObjectRecord struct {
 // record value layout (format 1):
 //
 //	format(1) flags(1) created(12) modified(12) entryTime(8) entryID(32)
-//	uvarint+type uvarint+group uvarint+origin uvarint+id raw...
+//	uvarint+type uvarint+group uvarint+origin uvarint+id
+//	then rawInline(0) raw...  or  rawInEntry(1) uvarint offset uvarint length
 //
 // The added time is the key. entryTime (Unix ns of the carrying entry)
-// decides which versions a retraction covers.
+// decides which versions a retraction covers. The JSON of an object from a
+// plaintext entry is not stored twice: the record points into the stored
+// entry, which halves the bytes an append writes and syncs. Objects of
+// sealed entries are stored inline.
 const (
 	recordFormat = 1
 	recordFixed  = 2 + 2*timeLen + 8 + 32
@@ -58,7 +62,16 @@ type recordFields struct {
 	origin    peer.ID
 	id        string
 	raw       []byte
+	// inEntry: raw is entry[rawOff:rawOff+rawLen] of entry entryID, and
+	// raw is nil until loadRaw.
+	inEntry        bool
+	rawOff, rawLen int
 }
+
+const (
+	rawInline  = 0
+	rawInEntry = 1
+)
 
 func uvarintLen(n int) int {
 	l := 1
@@ -77,7 +90,12 @@ func putStr(b []byte, s string) int {
 }
 
 func encodeRecord(a *arena, r *recordFields) []byte {
-	size := recordFixed + strLen(r.typ) + strLen(r.group) + strLen(string(r.origin)) + strLen(r.id) + len(r.raw)
+	size := recordFixed + strLen(r.typ) + strLen(r.group) + strLen(string(r.origin)) + strLen(r.id) + 1
+	if r.inEntry {
+		size += uvarintLen(r.rawOff) + uvarintLen(r.rawLen)
+	} else {
+		size += len(r.raw)
+	}
 	b := a.alloc(size)
 	b[0] = recordFormat
 	b[1] = r.flags
@@ -90,7 +108,15 @@ func encodeRecord(a *arena, r *recordFields) []byte {
 	n += putStr(b[n:], r.group)
 	n += putStr(b[n:], string(r.origin))
 	n += putStr(b[n:], r.id)
-	copy(b[n:], r.raw)
+	if r.inEntry {
+		b[n] = rawInEntry
+		n++
+		n += binary.PutUvarint(b[n:], uint64(r.rawOff))
+		binary.PutUvarint(b[n:], uint64(r.rawLen))
+	} else {
+		b[n] = rawInline
+		copy(b[n+1:], r.raw)
+	}
 	return b
 }
 
@@ -103,8 +129,9 @@ func withFlags(v []byte, flags byte) []byte {
 	return c
 }
 
-// decodeRecord parses a record value. Strings are copied; raw aliases v
-// (callers pass a copy they own).
+// decodeRecord parses a record value. Strings are copied; an inline raw
+// aliases v (callers pass a copy they own), one in the entry is left for
+// loadRaw.
 func decodeRecord(v []byte) (recordFields, error) {
 	var r recordFields
 	if len(v) < recordFixed || v[0] != recordFormat {
@@ -126,7 +153,26 @@ func decodeRecord(v []byte) (recordFields, error) {
 		rest = rest[n+int(l):]
 	}
 	r.typ, r.group, r.origin, r.id = strs[0], strs[1], peer.ID(strs[2]), strs[3]
-	r.raw = rest
+	if len(rest) == 0 {
+		return r, fmt.Errorf("%w: object record without json", ErrCorrupt)
+	}
+	switch rest[0] {
+	case rawInline:
+		r.raw = rest[1:]
+	case rawInEntry:
+		rest = rest[1:]
+		off, n := binary.Uvarint(rest)
+		if n <= 0 || off > envelope.MaxEntrySize {
+			return r, fmt.Errorf("%w: object record json offset", ErrCorrupt)
+		}
+		l, m := binary.Uvarint(rest[n:])
+		if m <= 0 || l > envelope.MaxEntrySize || n+m != len(rest) {
+			return r, fmt.Errorf("%w: object record json length", ErrCorrupt)
+		}
+		r.inEntry, r.rawOff, r.rawLen = true, int(off), int(l)
+	default:
+		return r, fmt.Errorf("%w: object record json kind %d", ErrCorrupt, rest[0])
+	}
 	return r, nil
 }
 
@@ -167,16 +213,22 @@ func encodePointer(a *arena, p *pointer) []byte {
 	return b
 }
 
-func decodePointer(v []byte) (pointer, error) {
+// decodePointer parses a current pointer. typeHint, the type the caller
+// expects, is reused when it matches, saving an allocation per object.
+func decodePointer(v []byte, typeHint string) (pointer, error) {
 	if len(v) < 9+timeLen {
 		return pointer{}, fmt.Errorf("%w: current pointer", ErrCorrupt)
 	}
-	return pointer{
+	p := pointer{
 		added:    binary.BigEndian.Uint64(v),
 		modified: getTime(v[8:]),
 		flags:    v[8+timeLen],
-		typ:      string(v[9+timeLen:]),
-	}, nil
+		typ:      typeHint,
+	}
+	if t := v[9+timeLen:]; string(t) != typeHint {
+		p.typ = string(t)
+	}
+	return p, nil
 }
 
 // FeedHead is what a store holds of one origin's feed.
@@ -217,17 +269,10 @@ func decodeHead(v []byte, h *FeedHead) error {
 // feed index value: id(32) prev(32), so chain checks need not load entries.
 const feedIndexLen = 64
 
-// entry value: format(1) received(8, Unix ns) encoded entry...
-const (
-	entryFormat = 1
-	entryHeader = 9
-)
-
+// An entry's value is its signed encoding, exactly as received, so object
+// records can point into it.
 func decodeEntryValue(v []byte) (*envelope.Entry, error) {
-	if len(v) < entryHeader || v[0] != entryFormat {
-		return nil, fmt.Errorf("%w: entry header", ErrCorrupt)
-	}
-	e, err := envelope.Decode(v[entryHeader:])
+	e, err := envelope.Decode(v)
 	if err != nil {
 		return nil, fmt.Errorf("%w: stored entry: %w", ErrCorrupt, err)
 	}

@@ -336,5 +336,11 @@ func (n *Node) TopicPeers(f envelope.Feed) []peer.ID {
 	return n.router.TopicPeers(f)
 }
 
-// Objects queries the node's ledger: everything it holds, at every level.
-func (n *Node) Objects(q ledger.Query) (ledger.Page, error) { return n.store.Objects(q) }
+// Objects queries the node's ledger: everything it holds, at every level
+// and, unless q names groups, in every group (the operator's own view).
+func (n *Node) Objects(q ledger.Query) (ledger.Page, error) {
+	if len(q.Groups) == 0 {
+		q.AllGroups = true
+	}
+	return n.store.Objects(q)
+}

@@ -107,6 +107,10 @@ func connected(a, b host.Host) bool {
 	return a.Network().Connectedness(b.ID()) == network.Connected
 }
 
+// apart reports that neither host sees a connection to the other, so that a
+// following Connect really dials instead of reusing a dying connection.
+func apart(a, b host.Host) bool { return !connected(a, b) && !connected(b, a) }
+
 // mutuallyVerified waits until a and b are connected and have verified each other.
 func mutuallyVerified(t *testing.T, a, b *testNode) {
 	t.Helper()
@@ -278,7 +282,7 @@ func TestHandshakeRevokedPeer(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "revoked peer disconnected", func() bool {
-		return !connected(a.h, c.h) && !a.hs.Verified(c.id)
+		return apart(a.h, c.h) && !a.hs.Verified(c.id)
 	})
 	if ps := a.m.Peer(c.id); ps.State != StateRevoked {
 		t.Fatalf("state %s", ps.State)
@@ -289,7 +293,7 @@ func TestHandshakeRevokedPeer(t *testing.T) {
 	if err := connect(t, a.h, c.h); err == nil {
 		t.Fatal("dial to a revoked peer allowed")
 	}
-	eventually(t, "revoked peer stays out", func() bool { return !connected(a.h, c.h) })
+	eventually(t, "revoked peer stays out", func() bool { return apart(a.h, c.h) })
 	if a.hs.Verified(c.id) {
 		t.Fatal("revoked peer verified again")
 	}
@@ -307,11 +311,14 @@ func TestHandshakeBlockDisconnects(t *testing.T) {
 	if err := a.m.Block(b.id, "operator says so"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "blocked peer disconnected", func() bool { return !connected(a.h, b.h) })
+	eventually(t, "blocked peer disconnected", func() bool { return apart(a.h, b.h) })
 	if err := connect(t, b.h, a.h); err == nil {
 		// The gater refuses after the security handshake; depending on the
 		// transport the dialer may see success before the reset.
-		eventually(t, "blocked peer stays out", func() bool { return !connected(a.h, b.h) })
+		eventually(t, "blocked peer stays out", func() bool { return apart(a.h, b.h) })
+	}
+	if a.hs.Verified(b.id) {
+		t.Fatal("blocked peer verified")
 	}
 	if err := a.m.Unblock(b.id); err != nil {
 		t.Fatal(err)
