@@ -150,16 +150,25 @@ type identity struct {
 	credRaw []byte
 }
 
-func loadIdentity(dir string) (*identity, error) {
+// loadNodeKey reads the node's identity key, refusing a file others can read.
+func loadNodeKey(dir string) (crypto.PrivKey, peer.ID, error) {
 	keyBytes, err := readPrivate(filepath.Join(dir, KeyFile))
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	key, err := crypto.UnmarshalPrivateKey(keyBytes)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", KeyFile, err)
+		return nil, "", fmt.Errorf("%s: %w", KeyFile, err)
 	}
 	id, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		return nil, "", err
+	}
+	return key, id, nil
+}
+
+func loadIdentity(dir string) (*identity, error) {
+	key, id, err := loadNodeKey(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -206,15 +215,7 @@ func readPrivate(path string) ([]byte, error) {
 // InstallCredential checks a credential against the node's federation and
 // identity, then installs it as DIR/credential.json (replacing any older one).
 func InstallCredential(dir string, raw []byte) (*trust.Credential, error) {
-	keyBytes, err := readPrivate(filepath.Join(dir, KeyFile))
-	if err != nil {
-		return nil, err
-	}
-	key, err := crypto.UnmarshalPrivateKey(keyBytes)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", KeyFile, err)
-	}
-	id, err := peer.IDFromPrivateKey(key)
+	_, id, err := loadNodeKey(dir)
 	if err != nil {
 		return nil, err
 	}
