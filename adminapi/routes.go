@@ -99,6 +99,7 @@ func (s *Server) routeTable() []route {
 			resp:   reflect.TypeFor[RevocationResult](),
 			handle: s.postRevocation,
 		},
+		s.retractRoute(),
 		{
 			method: http.MethodGet, path: PathOpenAPI, auth: true,
 			summary: "This API's OpenAPI 3.1 document",

@@ -32,6 +32,7 @@ type Backend interface {
 	Publish(ctx context.Context, body []byte, opts PublishOptions) (PublishResult, error)
 	// AddRevocation gets the raw body: a signed revocation.
 	AddRevocation(ctx context.Context, raw []byte) (RevocationResult, error)
+	Retracter
 }
 
 // Server is the admin API: an http.Handler with its own listener.

@@ -187,3 +187,15 @@ func (b backend) AddRevocation(ctx context.Context, raw []byte) (adminapi.Revoca
 	}
 	return res, nil
 }
+
+func (b backend) Retract(ctx context.Context, ids []string) (adminapi.RetractResult, error) {
+	res, err := b.n.Retract(ctx, ids)
+	if err != nil {
+		return adminapi.RetractResult{}, apiError(err)
+	}
+	out := adminapi.RetractResult{Retracted: res.Retracted}
+	for _, e := range res.Entries {
+		out.Entries = append(out.Entries, adminapi.PublishedEntry{EntryID: e.ID.String(), Feed: e.Feed.String(), Seq: e.Seq})
+	}
+	return out, nil
+}

@@ -66,6 +66,7 @@ func newRoot() *cobra.Command {
 		newInitCmd(),
 		newRunCmd(),
 		newPublishCmd(),
+		newRetractCmd(),
 		newObjectsCmd(),
 		newPeersCmd(),
 		newStatusCmd(),
