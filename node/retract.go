@@ -120,4 +120,3 @@ func feedLess(a, b envelope.Feed) bool {
 	}
 	return a.Group < b.Group
 }
-
