@@ -50,6 +50,9 @@ type Config struct {
 	// Metrics serves GET /metrics (e.g. promhttp.HandlerFor). Nil: /metrics
 	// answers 404.
 	Metrics http.Handler
+	// Backup serves GET /api/v1/backup: a stream of the ledger backup that
+	// ends with the BackupTrailer trailer. Nil: the route answers 404.
+	Backup http.Handler
 	// Logger receives request and error logs. The caller adds the
 	// component attribute. Nil: discard.
 	Logger *slog.Logger

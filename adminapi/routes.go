@@ -100,6 +100,7 @@ func (s *Server) routeTable() []route {
 			handle: s.postRevocation,
 		},
 		s.retractRoute(),
+		s.backupRoute(),
 		{
 			method: http.MethodGet, path: PathOpenAPI, auth: true,
 			summary: "This API's OpenAPI 3.1 document",

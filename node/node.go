@@ -87,18 +87,7 @@ func New(cfg Config, opts Options) (*Node, error) {
 	}
 	log = log.With("peer", id.id.String())
 
-	lopts := ledger.DefaultOptions(ledgerPath(cfg.DataDir))
-	lopts.Logger = log.With("component", "ledger")
-	if cfg.Ledger.MemTableMB > 0 {
-		lopts.MemTableSize = cfg.Ledger.MemTableMB << 20
-	}
-	if cfg.Ledger.BlockCacheMB > 0 {
-		lopts.BlockCacheSize = cfg.Ledger.BlockCacheMB << 20
-	}
-	if cfg.Ledger.IndexCacheMB > 0 {
-		lopts.IndexCacheSize = cfg.Ledger.IndexCacheMB << 20
-	}
-	store, err := ledger.Open(lopts)
+	store, err := ledger.Open(ledgerOptions(cfg, log))
 	if err != nil {
 		return nil, fmt.Errorf("open ledger: %w", err)
 	}
@@ -195,6 +184,7 @@ func (n *Node) Start() error {
 		Token:        token,
 		MaxBodyBytes: n.cfg.MaxPublishBytes,
 		Metrics:      promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}),
+		Backup:       backupHandler{n},
 		Logger:       n.log.With("component", "adminapi"),
 	}, backend{n: n})
 	if err != nil {

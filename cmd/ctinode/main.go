@@ -67,6 +67,8 @@ func newRoot() *cobra.Command {
 		newRunCmd(),
 		newPublishCmd(),
 		newRetractCmd(),
+		newBackupCmd(),
+		newRestoreCmd(),
 		newObjectsCmd(),
 		newPeersCmd(),
 		newStatusCmd(),
