@@ -102,6 +102,14 @@ func ParsePublishOptions(v url.Values) (PublishOptions, error) {
 		}
 		o.Group = s
 	}
+	if s := v.Get("to"); s != "" {
+		for _, p := range strings.Split(s, ",") {
+			if strings.TrimSpace(p) == "" {
+				return o, fmt.Errorf("%w: to: empty peer id in %q", ErrInvalidInput, s)
+			}
+		}
+		o.To = s
+	}
 	return o, nil
 }
 
@@ -110,6 +118,7 @@ func (o PublishOptions) Values() url.Values {
 	v := url.Values{}
 	setNonEmpty(v, "tlp", o.TLP)
 	setNonEmpty(v, "group", o.Group)
+	setNonEmpty(v, "to", o.To)
 	return v
 }
 

@@ -116,6 +116,7 @@ type ObjectQuery struct {
 type PublishOptions struct {
 	TLP   string `query:"tlp" doc:"raise every object to at least this TLP level; objects without a TLP marking take it"`
 	Group string `query:"group" doc:"share GREEN/AMBER objects with this group only"`
+	To    string `query:"to" doc:"comma-separated peer ids: the named recipients of TLP:RED, delivered over direct streams (required for red, refused otherwise)"`
 }
 
 // PublishResult is what a publish stored. Levels counts objects per
@@ -127,6 +128,15 @@ type PublishResult struct {
 	// GossipErrors counts entries stored but not handed to gossip; peers
 	// fetch them by sync.
 	GossipErrors int `json:"gossip_errors,omitempty"`
+	// Recipients is the delivery of TLP:RED to each named recipient.
+	Recipients []RedDelivery `json:"recipients,omitempty"`
+}
+
+// RedDelivery is the outcome of handing TLP:RED to one named recipient.
+type RedDelivery struct {
+	PeerID    string `json:"peer_id"`
+	Delivered bool   `json:"delivered"`
+	Error     string `json:"error,omitempty"`
 }
 
 // PublishedEntry is one signed entry a publish produced.

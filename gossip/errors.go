@@ -15,4 +15,6 @@ var (
 	ErrConfig = errors.New("invalid gossip config")
 	// ErrClosed: the Router is closed.
 	ErrClosed = errors.New("gossip router closed")
+	// ErrRefused: a peer refused a direct delivery; the error says why.
+	ErrRefused = errors.New("refused")
 )

@@ -127,22 +127,12 @@ func (r *Router) validate(_ context.Context, from peer.ID, msg *pubsub.Message) 
 // It fills d.Origin as soon as the entry decodes; d.Topic and d.EntryID
 // must be set.
 func (r *Router) check(d *Decision, data []byte, local bool) (*envelope.Entry, []*stix.Object, verdict) {
-	if len(data) > envelope.MaxEntrySize {
-		return nil, nil, reject(ReasonTooLarge, fmt.Errorf("message of %d bytes, limit %d", len(data), envelope.MaxEntrySize))
+	e, v := decodeEntry(data, r.cfg.Federation)
+	if e != nil {
+		d.Origin = e.Origin
 	}
-	e, err := envelope.Decode(data)
-	switch {
-	case errors.Is(err, envelope.ErrUnsupportedVersion) && data[0] > envelope.Version && data[0] <= maxPlausibleVersion:
-		// A newer node is not wrong, just newer: do not penalise its relays.
-		return nil, nil, ignore(ReasonUnsupportedVersion, err)
-	case errors.Is(err, envelope.ErrTooLarge):
-		return nil, nil, reject(ReasonTooLarge, err)
-	case err != nil:
-		return nil, nil, reject(ReasonMalformed, err)
-	}
-	d.Origin = e.Origin
-	if e.Federation != r.cfg.Federation {
-		return e, nil, reject(ReasonWrongFederation, fmt.Errorf("%w: entry of federation %s", ErrWrongFederation, e.Federation))
+	if v.outcome != "" {
+		return e, nil, v
 	}
 	info, err := ParseTopic(d.Topic)
 	if err != nil || info.Federation != r.cfg.Federation {
@@ -163,11 +153,41 @@ func (r *Router) check(d *Decision, data []byte, local bool) (*envelope.Entry, [
 	if r.cfg.Store.HasEntry(d.EntryID) {
 		return e, nil, ignore(ReasonDuplicate, nil)
 	}
-	if err := e.Verify(); err != nil {
-		return e, nil, reject(ReasonBadSignature, err)
-	}
-	objs, v := checkPayload(e)
+	objs, v := verifyEntry(e)
 	return e, objs, v
+}
+
+// decodeEntry runs the first checks of every entry received, gossiped or
+// synced: size, decode, federation. It returns the entry whenever it
+// decoded, even with a failing verdict.
+func decodeEntry(data []byte, fed envelope.FederationID) (*envelope.Entry, verdict) {
+	if len(data) > envelope.MaxEntrySize {
+		return nil, reject(ReasonTooLarge, fmt.Errorf("message of %d bytes, limit %d", len(data), envelope.MaxEntrySize))
+	}
+	e, err := envelope.Decode(data)
+	switch {
+	case errors.Is(err, envelope.ErrUnsupportedVersion) && data[0] > envelope.Version && data[0] <= maxPlausibleVersion:
+		// A newer node is not wrong, just newer: do not penalise its relays.
+		return nil, ignore(ReasonUnsupportedVersion, err)
+	case errors.Is(err, envelope.ErrTooLarge):
+		return nil, reject(ReasonTooLarge, err)
+	case err != nil:
+		return nil, reject(ReasonMalformed, err)
+	}
+	if e.Federation != fed {
+		return e, reject(ReasonWrongFederation, fmt.Errorf("%w: entry of federation %s", ErrWrongFederation, e.Federation))
+	}
+	return e, verdict{}
+}
+
+// verifyEntry runs the last, costly checks of every entry received:
+// signature, then the payload (STIX objects parsed for plaintext objects
+// entries).
+func verifyEntry(e *envelope.Entry) ([]*stix.Object, verdict) {
+	if err := e.Verify(); err != nil {
+		return nil, reject(ReasonBadSignature, err)
+	}
+	return checkPayload(e)
 }
 
 // topicMatches checks that an entry belongs on the topic it came in on.

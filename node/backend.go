@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ctimesh/ctimesh/adminapi"
 	"github.com/ctimesh/ctimesh/ledger"
@@ -149,6 +152,15 @@ func (b backend) Objects(ctx context.Context, q adminapi.ObjectQuery) (adminapi.
 
 func (b backend) Publish(ctx context.Context, body []byte, o adminapi.PublishOptions) (adminapi.PublishResult, error) {
 	opts := PublishOptions{Group: o.Group}
+	if o.To != "" {
+		for _, s := range strings.Split(o.To, ",") {
+			p, err := peer.Decode(strings.TrimSpace(s))
+			if err != nil {
+				return adminapi.PublishResult{}, fmt.Errorf("%w: to: %q is not a peer id: %w", adminapi.ErrInvalidInput, s, err)
+			}
+			opts.To = append(opts.To, p)
+		}
+	}
 	if o.TLP != "" {
 		l, err := stix.ParseLevel(o.TLP)
 		if err != nil {
@@ -161,6 +173,13 @@ func (b backend) Publish(ctx context.Context, body []byte, o adminapi.PublishOpt
 		return adminapi.PublishResult{}, apiError(err)
 	}
 	out := adminapi.PublishResult{Objects: res.Objects, Levels: map[string]int{}, GossipErrors: res.GossipErrors}
+	for _, r := range res.Recipients {
+		d := adminapi.RedDelivery{PeerID: r.Peer.String(), Delivered: r.Err == nil}
+		if r.Err != nil {
+			d.Error = r.Err.Error()
+		}
+		out.Recipients = append(out.Recipients, d)
+	}
 	for l, c := range res.Levels {
 		out.Levels[l.String()] = c
 	}

@@ -11,6 +11,8 @@ type metrics struct {
 	decisions   *prometheus.CounterVec
 	trustEvents *prometheus.CounterVec
 	forks       prometheus.Counter
+	// redDelivered counts TLP:RED entries recipients acknowledged.
+	redDelivered prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -33,7 +35,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		forks: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ctimesh_forks_total", Help: "Conflicting entries seen for one origin feed sequence (stolen or duplicated node key).",
 		}),
+		redDelivered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ctimesh_red_entries_delivered_total", Help: "TLP:RED entries handed to named recipients over direct streams.",
+		}),
 	}
-	reg.MustRegister(m.published, m.entriesIn, m.objectsIn, m.decisions, m.trustEvents, m.forks)
+	reg.MustRegister(m.published, m.entriesIn, m.objectsIn, m.decisions, m.trustEvents, m.forks, m.redDelivered)
 	return m
 }

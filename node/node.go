@@ -50,6 +50,7 @@ type Node struct {
 	host      host.Host
 	handshake *trust.Handshake
 	router    *gossip.Router
+	direct    *gossip.Direct
 	admin     *adminapi.Server
 	adminAddr net.Addr
 	started   time.Time
@@ -168,6 +169,18 @@ func (n *Node) Start() error {
 		return fmt.Errorf("start gossip: %w", err)
 	}
 	n.router = router
+	direct, err := gossip.NewDirect(h, gossip.DirectConfig{
+		Federation: n.id.fed.ID(),
+		Policy:     policy{n: n},
+		Sink:       n,
+		Observer:   n.observe,
+		Logger:     n.log.With("component", "direct"),
+	})
+	if err != nil {
+		n.Close()
+		return fmt.Errorf("start direct delivery: %w", err)
+	}
+	n.direct = direct
 	if err := router.SetFeeds(n.ownFeeds()); err != nil {
 		n.Close()
 		return fmt.Errorf("join topics: %w", err)
@@ -244,6 +257,9 @@ func (n *Node) Close() error {
 		}
 		if n.router != nil {
 			n.router.Close()
+		}
+		if n.direct != nil {
+			n.direct.Close()
 		}
 		n.wg.Wait()
 		if n.host != nil {

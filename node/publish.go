@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -23,6 +24,18 @@ type PublishOptions struct {
 	// Group limits GREEN/AMBER sharing to one constituency; CLEAR objects
 	// published to a group are raised to GREEN.
 	Group string
+	// To names the recipients of TLP:RED, which is never broadcast: each
+	// gets the entries over a direct stream. Required for RED objects,
+	// refused for anything else.
+	To []peer.ID
+}
+
+// RedDelivery is the outcome of handing TLP:RED to one recipient. The
+// entries are stored at the publisher whatever happens; Err is nil when the
+// recipient stored them.
+type RedDelivery struct {
+	Peer peer.ID
+	Err  error
 }
 
 // PublishedEntry describes one entry a publish produced.
@@ -42,6 +55,8 @@ type PublishResult struct {
 	// GossipErrors counts entries stored but not handed to gossip; peers get
 	// them by sync.
 	GossipErrors int
+	// Recipients is the delivery of TLP:RED to each named recipient.
+	Recipients []RedDelivery
 }
 
 // Publish validates a STIX bundle or object, assigns each object its
@@ -56,6 +71,15 @@ func (n *Node) Publish(ctx context.Context, data []byte, o PublishOptions) (Publ
 	if o.Group != "" {
 		if err := envelope.ValidateGroup(o.Group); err != nil {
 			return res, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
+		}
+	}
+	direct := len(o.To) > 0
+	if direct {
+		if o.Group != "" {
+			return res, fmt.Errorf("%w: tlp:red goes to named recipients, not to a group", ErrInvalidRequest)
+		}
+		if err := n.checkRedRecipients(o.To); err != nil {
+			return res, err
 		}
 	}
 	objs, err := stix.ParseAll(data)
@@ -74,7 +98,14 @@ func (n *Node) Publish(ctx context.Context, data []byte, o PublishOptions) (Publ
 			problems = append(problems, fmt.Errorf("object %d (%s): %w; pass a TLP level (--tlp) or mark it", i, obj.ID, err))
 			continue
 		}
+		if direct && lvl != stix.Red {
+			problems = append(problems, fmt.Errorf("object %d (%s) is %s: recipients (--to) are for tlp:red only; publish it separately or raise it with --tlp red", i, obj.ID, lvl))
+			continue
+		}
 		feed, err := publishFeed(lvl, o.Group)
+		if direct && lvl == stix.Red {
+			feed, err = envelope.Feed{Level: stix.Red}, nil
+		}
 		if err != nil {
 			problems = append(problems, fmt.Errorf("object %d (%s): %w", i, obj.ID, err))
 			continue
@@ -92,6 +123,10 @@ func (n *Node) Publish(ctx context.Context, data []byte, o PublishOptions) (Publ
 	}
 	feeds := make([]envelope.Feed, 0, len(byFeed))
 	for f := range byFeed {
+		if f.Level == stix.Red {
+			feeds = append(feeds, f) // recipients checked above
+			continue
+		}
 		if d := trust.MayPublish(n.id.cred, f); !d.Allowed {
 			return res, fmt.Errorf("%w: publishing %s: %s", ErrForbidden, f, d.Reason)
 		}
@@ -137,9 +172,80 @@ func (n *Node) Publish(ctx context.Context, data []byte, o PublishOptions) (Publ
 	if err != nil {
 		return res, fmt.Errorf("sync ledger: %w", err)
 	}
-	res.GossipErrors = n.gossipAll(ctx, entries)
+	var broadcast, red []*envelope.Entry
+	for _, e := range entries {
+		if e.Feed.Level == stix.Red {
+			red = append(red, e)
+		} else {
+			broadcast = append(broadcast, e)
+		}
+	}
+	res.GossipErrors = n.gossipAll(ctx, broadcast)
+	if len(red) > 0 {
+		res.Recipients = n.deliverRed(ctx, o.To, red)
+	}
 	n.metrics.published.Add(float64(res.Objects))
 	return res, nil
+}
+
+// checkRedRecipients refuses the whole publish unless every named recipient
+// may receive TLP:RED (valid credential, ceiling red, not blocked here).
+func (n *Node) checkRedRecipients(to []peer.ID) error {
+	var problems []error
+	seen := map[peer.ID]bool{}
+	for _, p := range to {
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		if p == n.id.id {
+			problems = append(problems, fmt.Errorf("recipient %s is this node", p))
+			continue
+		}
+		if d := n.trust.MayReceiveRed(p); !d.Allowed {
+			problems = append(problems, fmt.Errorf("recipient %s may not receive red: %s", p, d.Reason))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: %w", ErrForbidden, errors.Join(problems...))
+	}
+	return nil
+}
+
+// deliverRed hands the RED entries to each recipient over direct streams,
+// recipients in parallel, entries in order.
+func (n *Node) deliverRed(ctx context.Context, to []peer.ID, entries []*envelope.Entry) []RedDelivery {
+	var uniq []peer.ID
+	seen := map[peer.ID]bool{}
+	for _, p := range to {
+		if !seen[p] {
+			seen[p] = true
+			uniq = append(uniq, p)
+		}
+	}
+	out := make([]RedDelivery, len(uniq))
+	var wg sync.WaitGroup
+	for i, p := range uniq {
+		out[i].Peer = p
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if n.direct == nil {
+				out[i].Err = ErrNotStarted
+				return
+			}
+			for _, e := range entries {
+				if err := n.direct.Send(ctx, p, e); err != nil {
+					out[i].Err = err
+					n.log.Warn("red not delivered", "peer", p, "entry", e.ID(), "err", err)
+					return
+				}
+			}
+			n.metrics.redDelivered.Add(float64(len(entries)))
+		}()
+	}
+	wg.Wait()
+	return out
 }
 
 // publishFeed maps an effective level and requested group to a feed.

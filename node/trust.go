@@ -140,7 +140,12 @@ func (p policy) CheckOrigin(origin peer.ID, feed envelope.Feed, kind envelope.Ki
 	if kind == envelope.KindCredential || kind == envelope.KindRevocation {
 		feed = envelope.Feed{Level: stix.Clear}
 	}
-	d := p.n.trust.MayPublish(origin, feed)
+	var d trust.Decision
+	if feed.Level == stix.Red {
+		d = p.n.trust.MayPublishRed(origin)
+	} else {
+		d = p.n.trust.MayPublish(origin, feed)
+	}
 	if !d.Allowed {
 		return fmt.Errorf("origin %s may not publish %s: %s", origin, feed, d.Reason)
 	}
@@ -149,6 +154,18 @@ func (p policy) CheckOrigin(origin peer.ID, feed envelope.Feed, kind envelope.Ki
 		if err != nil || c.Team != p.n.id.cred.Team {
 			return fmt.Errorf("origin %s is not in team %q", origin, p.n.id.cred.Team)
 		}
+	}
+	return nil
+}
+
+// AcceptDirect takes TLP:RED from credentialed peers this node has not
+// blocked, and only if this node's own credential allows RED at all.
+func (p policy) AcceptDirect(from peer.ID) error {
+	if d := trust.MayReceiveRed(p.n.id.cred); !d.Allowed {
+		return fmt.Errorf("this node does not take red: %s", d.Reason)
+	}
+	if d := p.n.trust.MayPublishRed(from); !d.Allowed {
+		return fmt.Errorf("%s may not send red: %s", from, d.Reason)
 	}
 	return nil
 }

@@ -56,8 +56,9 @@ func printJSON(w io.Writer, raw []byte) error {
 
 func newPublishCmd() *cobra.Command {
 	var dir, tlp, group string
+	var to []string
 	c := &cobra.Command{
-		Use:   "publish --data DIR [--tlp LEVEL] [--group G] FILE|-",
+		Use:   "publish --data DIR [--tlp LEVEL] [--group G] [--to PEER]... FILE|-",
 		Short: "Publish a STIX bundle or object through the running node",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -79,16 +80,37 @@ func newPublishCmd() *cobra.Command {
 			if group != "" {
 				q.Set("group", group)
 			}
+			if len(to) > 0 {
+				q.Set("to", strings.Join(to, ","))
+			}
 			raw, err := call(cmd, dir, http.MethodPost, "/api/v1/objects", q, in)
 			if err != nil {
 				return err
 			}
-			return printJSON(cmd.OutOrStdout(), raw)
+			if err := printJSON(cmd.OutOrStdout(), raw); err != nil {
+				return err
+			}
+			var res adminapi.PublishResult
+			if err := json.Unmarshal(raw, &res); err != nil {
+				return fmt.Errorf("decode answer: %w", err)
+			}
+			failed := 0
+			for _, r := range res.Recipients {
+				if !r.Delivered {
+					failed++
+					fmt.Fprintf(cmd.ErrOrStderr(), "ctinode: red not delivered to %s: %s\n", r.PeerID, r.Error)
+				}
+			}
+			if failed > 0 {
+				return fmt.Errorf("tlp:red stored here but not delivered to %d of %d recipients", failed, len(res.Recipients))
+			}
+			return nil
 		},
 	}
 	c.Flags().StringVar(&dir, "data", "", "node data directory")
-	c.Flags().StringVar(&tlp, "tlp", "", "TLP level for unmarked objects; raises marked ones (clear, green, amber, amber+strict)")
+	c.Flags().StringVar(&tlp, "tlp", "", "TLP level for unmarked objects; raises marked ones (clear, green, amber, amber+strict, red)")
 	c.Flags().StringVar(&group, "group", "", "publish to one group (constituency) only")
+	c.Flags().StringSliceVar(&to, "to", nil, "peer id of a named recipient of tlp:red (repeat or comma-separate); red is refused without it")
 	must(c.MarkFlagRequired("data"))
 	return c
 }
