@@ -102,6 +102,13 @@ func ParsePublishOptions(v url.Values) (PublishOptions, error) {
 		}
 		o.Group = s
 	}
+	if s := v.Get("no_regulated"); s != "" {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return o, fmt.Errorf("%w: no_regulated: %q is not true or false", ErrInvalidInput, s)
+		}
+		o.NoRegulated = b
+	}
 	if s := v.Get("to"); s != "" {
 		for _, p := range strings.Split(s, ",") {
 			if strings.TrimSpace(p) == "" {
@@ -118,6 +125,9 @@ func (o PublishOptions) Values() url.Values {
 	v := url.Values{}
 	setNonEmpty(v, "tlp", o.TLP)
 	setNonEmpty(v, "group", o.Group)
+	if o.NoRegulated {
+		v.Set("no_regulated", "true")
+	}
 	setNonEmpty(v, "to", o.To)
 	return v
 }

@@ -103,7 +103,7 @@ func TestParsePublishOptions(t *testing.T) {
 func TestQueryParamsMatchValues(t *testing.T) {
 	full := ObjectQuery{ID: "a--b", Type: "t", TLP: "red", Limit: 1, Next: "n"}
 	checkNames(t, reflect.TypeFor[ObjectQuery](), full.Values())
-	checkNames(t, reflect.TypeFor[PublishOptions](), PublishOptions{TLP: "red", Group: "g", To: "p1,p2"}.Values())
+	checkNames(t, reflect.TypeFor[PublishOptions](), PublishOptions{TLP: "red", Group: "g", To: "p1,p2", NoRegulated: true}.Values())
 }
 
 func checkNames(t *testing.T, typ reflect.Type, v url.Values) {

@@ -114,9 +114,10 @@ type ObjectQuery struct {
 
 // PublishOptions are the query parameters of POST /api/v1/objects.
 type PublishOptions struct {
-	TLP   string `query:"tlp" doc:"raise every object to at least this TLP level; objects without a TLP marking take it"`
-	Group string `query:"group" doc:"share GREEN/AMBER objects with this group only"`
-	To    string `query:"to" doc:"comma-separated peer ids: the named recipients of TLP:RED, delivered over direct streams (required for red, refused otherwise)"`
+	TLP         string `query:"tlp" doc:"raise every object to at least this TLP level; objects without a TLP marking take it"`
+	Group       string `query:"group" doc:"share GREEN/AMBER objects with this group only"`
+	NoRegulated bool   `query:"no_regulated" doc:"exclude regulated teams (regulators' observer nodes and teams marked regulated): GREEN and AMBER go to the unregulated variant of their feed, CLEAR is raised to GREEN"`
+	To          string `query:"to" doc:"comma-separated peer ids: the named recipients of TLP:RED, delivered over direct streams (required for red, refused otherwise)"`
 }
 
 // PublishResult is what a publish stored. Levels counts objects per

@@ -113,19 +113,54 @@ func ParseHash(s string) (Hash, error) {
 type Feed struct {
 	Level stix.Level `json:"level"`
 	Group string     `json:"group,omitempty"`
+	// Unregulated: the publisher excluded regulated teams (a TF-CSIRT
+	// members' request). Only GREEN and AMBER feeds, with or without a
+	// group, have an unregulated variant; it is a feed of its own.
+	Unregulated bool `json:"unregulated,omitempty"`
 }
+
+// UnregulatedSuffix marks the unregulated variant of a level in feed and
+// topic names: "green-unregulated", "amber-unregulated/sector:energy".
+const UnregulatedSuffix = "-unregulated"
+
+// feedUnregulated is the bit of the encoded level byte that carries
+// Feed.Unregulated (levels fit in three bits).
+const feedUnregulated = 0x80
 
 func (f Feed) String() string {
-	if f.Group == "" {
-		return f.Level.Slug()
+	s := f.Level.Slug()
+	if f.Unregulated {
+		s += UnregulatedSuffix
 	}
-	return f.Level.Slug() + "/" + f.Group
+	if f.Group == "" {
+		return s
+	}
+	return s + "/" + f.Group
 }
 
-// Validate checks the level and the group's syntax.
+// LevelByte is the level as encoded in entries and store keys, with the
+// unregulated bit.
+func (f Feed) LevelByte() byte {
+	b := byte(f.Level)
+	if f.Unregulated {
+		b |= feedUnregulated
+	}
+	return b
+}
+
+// FeedOfLevelByte is the inverse of LevelByte for a given group.
+func FeedOfLevelByte(b byte, group string) Feed {
+	return Feed{Level: stix.Level(b &^ feedUnregulated), Group: group, Unregulated: b&feedUnregulated != 0}
+}
+
+// Validate checks the level, the group's syntax and that only GREEN and
+// AMBER feeds are unregulated.
 func (f Feed) Validate() error {
 	if !f.Level.Valid() {
 		return fmt.Errorf("%w: feed level %d", ErrMalformed, uint8(f.Level))
+	}
+	if f.Unregulated && f.Level != stix.Green && f.Level != stix.Amber {
+		return fmt.Errorf("%w: only green and amber feeds exclude regulated teams, not %s", ErrMalformed, f.Level)
 	}
 	return ValidateGroup(f.Group)
 }
@@ -173,7 +208,7 @@ func (e *Entry) unsigned(b []byte) []byte {
 	b = append(b, e.Version)
 	b = append(b, e.Federation[:]...)
 	b = appendBytes(b, []byte(e.Origin))
-	b = append(b, byte(e.Feed.Level))
+	b = append(b, e.Feed.LevelByte())
 	b = appendBytes(b, []byte(e.Feed.Group))
 	b = binary.AppendUvarint(b, e.Seq)
 	b = append(b, e.Prev[:]...)
@@ -329,8 +364,8 @@ func Decode(b []byte) (*Entry, error) {
 	}
 	copy(e.Federation[:], r.fixed(32))
 	e.Origin = peer.ID(r.bytes(MaxOrigin))
-	e.Feed.Level = stix.Level(r.byte())
-	e.Feed.Group = string(r.bytes(MaxGroup))
+	lb := r.byte()
+	e.Feed = FeedOfLevelByte(lb, string(r.bytes(MaxGroup)))
 	e.Seq = r.uvarint()
 	copy(e.Prev[:], r.fixed(32))
 	if t := r.fixed(8); t != nil {

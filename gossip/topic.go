@@ -14,6 +14,8 @@ import (
 //
 //	/ctimesh/1/<fed>/clear | green | amber          whole-federation feeds
 //	/ctimesh/1/<fed>/green/<group> | amber/<group>  group feeds
+//	/ctimesh/1/<fed>/green-unregulated[/<group>]    regulated teams excluded
+//	/ctimesh/1/<fed>/amber-unregulated[/<group>]
 //	/ctimesh/1/<fed>/amber-strict/<team-tag>        one team's own nodes
 //	/ctimesh/1/<fed>/trust                          credentials, revocations
 //
@@ -49,10 +51,8 @@ func (i TopicInfo) Name() string {
 		return base + trustSuffix
 	case i.Feed.Level == stix.AmberStrict:
 		return base + i.Feed.Level.Slug() + "/" + i.TeamTag
-	case i.Feed.Group != "":
-		return base + i.Feed.Level.Slug() + "/" + i.Feed.Group
 	}
-	return base + i.Feed.Level.Slug()
+	return base + i.Feed.String()
 }
 
 func (i TopicInfo) String() string { return i.Name() }
@@ -142,8 +142,10 @@ func ParseTopic(name string) (TopicInfo, error) {
 		if hasSub {
 			return bad("clear has no group topics")
 		}
-	case "green", "amber":
-		info.Feed.Level, _ = stix.ParseLevel(slug)
+	case "green", "amber", "green" + envelope.UnregulatedSuffix, "amber" + envelope.UnregulatedSuffix:
+		level, unreg := strings.CutSuffix(slug, envelope.UnregulatedSuffix)
+		info.Feed.Level, _ = stix.ParseLevel(level)
+		info.Feed.Unregulated = unreg
 		if hasSub {
 			if err := envelope.ValidateGroup(sub); err != nil {
 				return bad("invalid group")

@@ -408,7 +408,7 @@ func (w *writer) indexObject(e *envelope.Entry, id envelope.ID, o *stix.Object, 
 			return err
 		}
 	}
-	flags := makeFlags(e.Feed.Level, o.Revoked, retracted, e.Feed.Group != "")
+	flags := makeFlags(e.Feed, o.Revoked, retracted)
 	rf := recordFields{
 		flags: flags, created: o.Created, modified: o.Modified, entryTime: e.Time.UnixNano(), entryID: id,
 		typ: o.Type, group: e.Feed.Group, origin: e.Origin, id: o.ID, raw: o.Raw,

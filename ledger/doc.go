@@ -26,7 +26,7 @@
 // group. idk = idLen(2) stixID. STIX times are 12 bytes (sign-flipped Unix
 // seconds, nanoseconds) so any year sorts; added times are uint64 Unix ns.
 // "flags" is the Badger UserMeta byte: level(3 bits) revoked retracted
-// grouped, so queries filter on keys alone.
+// grouped unregulated, so queries filter on keys alone.
 //
 //	0x01 's'                        → schema version (uint32)
 //	0x01 'c'                        → counters (uvarint count, uvarints)

@@ -49,10 +49,16 @@ const (
 	fRevoked   byte = 0x08
 	fRetracted byte = 0x10
 	fGrouped   byte = 0x20
+	// fUnregulated: the carrying feed excluded regulated teams.
+	fUnregulated byte = 0x40
 )
 
-func makeFlags(l stix.Level, revoked, retracted, grouped bool) byte {
-	f := byte(l) & fLevelMask
+func makeFlags(feed envelope.Feed, revoked, retracted bool) byte {
+	f := byte(feed.Level) & fLevelMask
+	grouped := feed.Group != ""
+	if feed.Unregulated {
+		f |= fUnregulated
+	}
 	if revoked {
 		f |= fRevoked
 	}
@@ -124,7 +130,7 @@ func feedKeyLen(origin peer.ID, f envelope.Feed) int { return 3 + len(origin) + 
 func putFeedKey(b []byte, origin peer.ID, f envelope.Feed) int {
 	b[0] = byte(len(origin))
 	n := 1 + copy(b[1:], origin)
-	b[n] = byte(f.Level)
+	b[n] = f.LevelByte()
 	b[n+1] = byte(len(f.Group))
 	n += 2
 	n += copy(b[n:], f.Group)
@@ -148,13 +154,13 @@ func parseFeedKey(b []byte) (peer.ID, envelope.Feed, []byte, error) {
 	}
 	n := int(b[0])
 	origin := peer.ID(b[1 : 1+n])
-	lvl := stix.Level(b[1+n])
+	lvl := b[1+n]
 	g := int(b[2+n])
 	rest := b[3+n:]
 	if len(rest) < g {
 		return "", envelope.Feed{}, nil, fmt.Errorf("%w: short feed key", ErrCorrupt)
 	}
-	return origin, envelope.Feed{Level: lvl, Group: string(rest[:g])}, rest[g:], nil
+	return origin, envelope.FeedOfLevelByte(lvl, string(rest[:g])), rest[g:], nil
 }
 
 // headKey: pHead feedKey.

@@ -22,10 +22,12 @@ type ObjectRecord struct {
 	// across the store, so it orders and splits any two versions.
 	Added time.Time `json:"added"`
 	// Level and Group are the feed of the entry that carried the version.
-	Level   stix.Level  `json:"level"`
-	Group   string      `json:"group,omitempty"`
-	Origin  peer.ID     `json:"origin"`
-	EntryID envelope.ID `json:"entry_id"`
+	Level stix.Level `json:"level"`
+	Group string     `json:"group,omitempty"`
+	// Unregulated: the feed excluded regulated teams.
+	Unregulated bool        `json:"unregulated,omitempty"`
+	Origin      peer.ID     `json:"origin"`
+	EntryID     envelope.ID `json:"entry_id"`
 	// Revoked is the object's own revoked property.
 	Revoked bool `json:"revoked"`
 	// Retracted: the origin withdrew the object; it is kept as history but
@@ -178,18 +180,19 @@ func decodeRecord(v []byte) (recordFields, error) {
 
 func (r *recordFields) public(added uint64) ObjectRecord {
 	return ObjectRecord{
-		ID:        r.id,
-		Type:      r.typ,
-		Created:   r.created,
-		Modified:  r.modified,
-		Added:     addedTime(added),
-		Level:     flagLevel(r.flags),
-		Group:     r.group,
-		Origin:    r.origin,
-		EntryID:   r.entryID,
-		Revoked:   r.flags&fRevoked != 0,
-		Retracted: r.flags&fRetracted != 0,
-		Raw:       json.RawMessage(r.raw),
+		ID:          r.id,
+		Type:        r.typ,
+		Created:     r.created,
+		Modified:    r.modified,
+		Added:       addedTime(added),
+		Level:       flagLevel(r.flags),
+		Group:       r.group,
+		Unregulated: r.flags&fUnregulated != 0,
+		Origin:      r.origin,
+		EntryID:     r.entryID,
+		Revoked:     r.flags&fRevoked != 0,
+		Retracted:   r.flags&fRetracted != 0,
+		Raw:         json.RawMessage(r.raw),
 	}
 }
 

@@ -151,7 +151,7 @@ func (b backend) Objects(ctx context.Context, q adminapi.ObjectQuery) (adminapi.
 }
 
 func (b backend) Publish(ctx context.Context, body []byte, o adminapi.PublishOptions) (adminapi.PublishResult, error) {
-	opts := PublishOptions{Group: o.Group}
+	opts := PublishOptions{Group: o.Group, NoRegulated: o.NoRegulated}
 	if o.To != "" {
 		for _, s := range strings.Split(o.To, ",") {
 			p, err := peer.Decode(strings.TrimSpace(s))

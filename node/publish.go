@@ -24,6 +24,9 @@ type PublishOptions struct {
 	// Group limits GREEN/AMBER sharing to one constituency; CLEAR objects
 	// published to a group are raised to GREEN.
 	Group string
+	// NoRegulated excludes regulated teams: GREEN and AMBER go to the
+	// unregulated variant of their feed; CLEAR is raised to GREEN.
+	NoRegulated bool
 	// To names the recipients of TLP:RED, which is never broadcast: each
 	// gets the entries over a direct stream. Required for RED objects,
 	// refused for anything else.
@@ -102,7 +105,7 @@ func (n *Node) Publish(ctx context.Context, data []byte, o PublishOptions) (Publ
 			problems = append(problems, fmt.Errorf("object %d (%s) is %s: recipients (--to) are for tlp:red only; publish it separately or raise it with --tlp red", i, obj.ID, lvl))
 			continue
 		}
-		feed, err := publishFeed(lvl, o.Group)
+		feed, err := publishFeed(lvl, o.Group, o.NoRegulated)
 		if direct && lvl == stix.Red {
 			feed, err = envelope.Feed{Level: stix.Red}, nil
 		}
@@ -132,12 +135,7 @@ func (n *Node) Publish(ctx context.Context, data []byte, o PublishOptions) (Publ
 		}
 		feeds = append(feeds, f)
 	}
-	sort.Slice(feeds, func(i, j int) bool {
-		if feeds[i].Level != feeds[j].Level {
-			return feeds[i].Level < feeds[j].Level
-		}
-		return feeds[i].Group < feeds[j].Group
-	})
+	sort.Slice(feeds, func(i, j int) bool { return feedLess(feeds[i], feeds[j]) })
 
 	res.Levels = map[stix.Level]int{}
 	var entries []*envelope.Entry
@@ -249,7 +247,17 @@ func (n *Node) deliverRed(ctx context.Context, to []peer.ID, entries []*envelope
 }
 
 // publishFeed maps an effective level and requested group to a feed.
-func publishFeed(l stix.Level, group string) (envelope.Feed, error) {
+func publishFeed(l stix.Level, group string, noRegulated bool) (envelope.Feed, error) {
+	if noRegulated {
+		switch l {
+		case stix.Clear:
+			return envelope.Feed{Level: stix.Green, Group: group, Unregulated: true}, nil
+		case stix.Green, stix.Amber:
+			return envelope.Feed{Level: l, Group: group, Unregulated: true}, nil
+		case stix.AmberStrict:
+			return envelope.Feed{}, fmt.Errorf("amber+strict stays in the team already; --no-regulated does not apply")
+		}
+	}
 	switch {
 	case l == stix.Red:
 		return envelope.Feed{}, fmt.Errorf("%w: tlp:red is never broadcast; it goes only to named recipients", ErrForbidden)

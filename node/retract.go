@@ -50,7 +50,7 @@ func (n *Node) Retract(ctx context.Context, ids []string) (RetractResult, error)
 		feeds := map[envelope.Feed]bool{}
 		for _, v := range vs {
 			if v.Origin == n.id.id {
-				feeds[envelope.Feed{Level: v.Level, Group: v.Group}] = true
+				feeds[envelope.Feed{Level: v.Level, Group: v.Group, Unregulated: v.Unregulated}] = true
 			}
 		}
 		if len(feeds) == 0 {
@@ -118,5 +118,8 @@ func feedLess(a, b envelope.Feed) bool {
 	if a.Level != b.Level {
 		return a.Level < b.Level
 	}
-	return a.Group < b.Group
+	if a.Group != b.Group {
+		return a.Group < b.Group
+	}
+	return !a.Unregulated && b.Unregulated
 }

@@ -55,19 +55,20 @@ func (n *Node) loadTrust() error {
 func (n *Node) ownFeeds() []envelope.Feed {
 	c := n.id.cred
 	var feeds []envelope.Feed
-	for _, l := range []stix.Level{stix.Clear, stix.Green, stix.Amber, stix.AmberStrict} {
-		f := envelope.Feed{Level: l}
+	add := func(f envelope.Feed) {
 		if trust.MayReceive(c, f, c.Team).Allowed {
 			feeds = append(feeds, f)
 		}
+	}
+	for _, l := range []stix.Level{stix.Clear, stix.Green, stix.Amber, stix.AmberStrict} {
+		add(envelope.Feed{Level: l})
 		if l != stix.Green && l != stix.Amber {
 			continue
 		}
+		add(envelope.Feed{Level: l, Unregulated: true})
 		for _, g := range c.Groups {
-			gf := envelope.Feed{Level: l, Group: g}
-			if trust.MayReceive(c, gf, c.Team).Allowed {
-				feeds = append(feeds, gf)
-			}
+			add(envelope.Feed{Level: l, Group: g})
+			add(envelope.Feed{Level: l, Group: g, Unregulated: true})
 		}
 	}
 	return feeds

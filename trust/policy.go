@@ -77,6 +77,9 @@ func mayReceive(c *Credential, ceiling stix.Level, ceilingName string, feed enve
 	if feed.Group != "" && !c.InGroup(feed.Group) {
 		return deny("not in group %s", feed.Group)
 	}
+	if feed.Unregulated && c.Regulated {
+		return deny("regulated team, excluded by the publisher")
+	}
 	switch {
 	case lvl == stix.AmberStrict:
 		return allow("same team %s, %s %s", c.Team, ceilingName, ceiling)

@@ -3,6 +3,7 @@ package trust
 import (
 	"testing"
 
+	"github.com/ctimesh/ctimesh/envelope"
 	"github.com/ctimesh/ctimesh/stix"
 )
 
@@ -27,5 +28,20 @@ func TestMayReceiveRed(t *testing.T) {
 	// A lowered local ceiling applies.
 	if d := mayReceiveRed(&Credential{Role: RoleMember, MaxTLP: stix.Red}, stix.Amber, "local ceiling"); d.Allowed {
 		t.Error("red allowed above a local ceiling")
+	}
+}
+
+func TestUnregulatedFeeds(t *testing.T) {
+	feed := envelope.Feed{Level: stix.Green, Unregulated: true}
+	member := &Credential{Role: RoleMember, Status: StatusAccredited, MaxTLP: stix.Amber}
+	regulated := &Credential{Role: RoleMember, Status: StatusAccredited, MaxTLP: stix.Amber, Regulated: true}
+	if d := MayReceive(member, feed, ""); !d.Allowed {
+		t.Fatalf("unregulated member refused: %s", d.Reason)
+	}
+	if d := MayReceive(regulated, feed, ""); d.Allowed {
+		t.Fatal("regulated team receives an unregulated feed")
+	}
+	if d := MayReceive(regulated, envelope.Feed{Level: stix.Green}, ""); !d.Allowed {
+		t.Fatalf("regulated team refused plain green: %s", d.Reason)
 	}
 }

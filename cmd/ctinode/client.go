@@ -57,6 +57,7 @@ func printJSON(w io.Writer, raw []byte) error {
 func newPublishCmd() *cobra.Command {
 	var dir, tlp, group string
 	var to []string
+	var noRegulated bool
 	c := &cobra.Command{
 		Use:   "publish --data DIR [--tlp LEVEL] [--group G] [--to PEER]... FILE|-",
 		Short: "Publish a STIX bundle or object through the running node",
@@ -79,6 +80,9 @@ func newPublishCmd() *cobra.Command {
 			}
 			if group != "" {
 				q.Set("group", group)
+			}
+			if noRegulated {
+				q.Set("no_regulated", "true")
 			}
 			if len(to) > 0 {
 				q.Set("to", strings.Join(to, ","))
@@ -110,6 +114,7 @@ func newPublishCmd() *cobra.Command {
 	c.Flags().StringVar(&dir, "data", "", "node data directory")
 	c.Flags().StringVar(&tlp, "tlp", "", "TLP level for unmarked objects; raises marked ones (clear, green, amber, amber+strict, red)")
 	c.Flags().StringVar(&group, "group", "", "publish to one group (constituency) only")
+	c.Flags().BoolVar(&noRegulated, "no-regulated", false, "exclude regulated teams (regulators' observer nodes and teams marked regulated)")
 	c.Flags().StringSliceVar(&to, "to", nil, "peer id of a named recipient of tlp:red (repeat or comma-separate); red is refused without it")
 	must(c.MarkFlagRequired("data"))
 	return c
