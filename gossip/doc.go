@@ -1,8 +1,9 @@
 // Package gossip owns ctimesh's libp2p pubsub: the topic of each feed, the
 // gossipsub configuration, the validator every message passes before it is
 // delivered or forwarded, delivery of accepted entries to the node, and
-// publishing the node's own entries. (The sync protocol, /ctimesh/sync/1,
-// which fetches what gossip missed, will live here too, in its own files.)
+// publishing the node's own entries; and the sync protocol,
+// /ctimesh/sync/1, which fetches what gossip missed (sync*.go: a Syncer,
+// independent of the Router; its guarantees are on SyncProtocolID).
 //
 // Topics: one per feed (CLEAR, GREEN, AMBER, GREEN and AMBER per group, and
 // AMBER+STRICT per team) plus the federation's trust topic for credentials

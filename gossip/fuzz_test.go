@@ -79,7 +79,7 @@ func validateSeeds(tb testing.TB) []seed {
 		{"valid-clear-objects", valid},
 		{"valid-green-group", encode(tb, newEntry(tb, entryOpts{feed: green}))},
 		{"valid-amber-sealed", encode(tb, newEntry(tb, entryOpts{feed: amber, epoch: 2, payload: []byte("sealed")}))},
-		{"valid-amber-keys", encode(tb, newEntry(tb, entryOpts{feed: amber, kind: envelope.KindKeys, payload: []byte{1, 2}}))},
+		{"valid-amber-keys", encode(tb, newEntry(tb, entryOpts{feed: amber, kind: envelope.KindKeys, payload: keyPackage(tb)}))},
 		{"valid-retract", encode(tb, newEntry(tb, entryOpts{kind: envelope.KindRetract, payload: envelope.EncodeList([][]byte{[]byte("indicator--00000001-0000-4000-8000-000000000000")})}))},
 		{"valid-credential", encode(tb, newEntry(tb, entryOpts{kind: envelope.KindCredential, payload: []byte(`{"credential":1}`)}))},
 		{"invalid-bad-signature", badSig},

@@ -218,6 +218,9 @@ var trustFeed = envelope.Feed{Level: stix.Clear}
 // checkPayload parses plaintext objects and retract payloads. Sealed
 // payloads (Epoch > 0) are ciphertext and pass with nil objects.
 func checkPayload(e *envelope.Entry) ([]*stix.Object, verdict) {
+	if v := checkSealing(e); v.outcome != "" {
+		return nil, v
+	}
 	if e.Epoch != 0 || (e.Kind != envelope.KindObjects && e.Kind != envelope.KindRetract) {
 		return nil, verdict{}
 	}

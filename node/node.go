@@ -41,10 +41,12 @@ type Node struct {
 	id  *identity
 	now func() time.Time
 
-	store   *ledger.Store
-	trust   *trust.Manager
-	reg     *prometheus.Registry
-	metrics *metrics
+	store    *ledger.Store
+	trust    *trust.Manager
+	keyring  *trust.Keyring
+	auditLog *trust.Audit
+	reg      *prometheus.Registry
+	metrics  *metrics
 
 	// Set by Start.
 	host      host.Host
@@ -113,9 +115,38 @@ func New(cfg Config, opts Options) (*Node, error) {
 		reg:   prometheus.NewRegistry(),
 	}
 	n.metrics = newMetrics(n.reg)
-	if err := n.loadTrust(); err != nil {
+	fail := func(err error) (*Node, error) {
+		if n.auditLog != nil {
+			n.auditLog.Close()
+		}
+		mgr.Close()
 		store.Close()
 		return nil, err
+	}
+	if err := n.loadTrust(); err != nil {
+		return fail(err)
+	}
+	n.keyring, err = trust.NewKeyring(trust.KeyringConfig{
+		SelfCredential: id.cred,
+		EncryptionKey:  id.enc,
+		Store:          store,
+		Logger:         log,
+		Now:            clock,
+	})
+	if err != nil {
+		return fail(fmt.Errorf("open keyring: %w", err))
+	}
+	n.auditLog, err = trust.OpenAudit(trust.AuditConfig{
+		Store:  store,
+		Logger: log.With("component", "audit"),
+		Now:    clock,
+	})
+	if err != nil {
+		return fail(fmt.Errorf("open audit log: %w", err))
+	}
+	// After loadTrust, so a restart does not record stored credentials again.
+	if err := n.auditLog.Follow(mgr); err != nil {
+		return fail(fmt.Errorf("audit trust changes: %w", err))
 	}
 	return n, nil
 }
@@ -268,6 +299,11 @@ func (n *Node) Close() error {
 			}
 		}
 		n.trust.Close()
+		if n.auditLog != nil {
+			if err := n.auditLog.Close(); err != nil {
+				n.closeErr = err
+			}
+		}
 		if err := n.store.Close(); err != nil && n.closeErr == nil {
 			n.closeErr = err
 		}

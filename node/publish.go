@@ -146,14 +146,23 @@ func (n *Node) Publish(ctx context.Context, data []byte, o PublishOptions) (Publ
 		for i, o := range group {
 			raws[i] = o.Raw
 		}
-		batches, err := envelope.Batch(raws, 0)
+		ek, err := n.sealFor(f, &entries)
+		if err != nil {
+			n.pubMu.Unlock()
+			return res, err
+		}
+		limit := 0
+		if ek != nil {
+			limit = envelope.MaxSealedPlaintext
+		}
+		batches, err := envelope.Batch(raws, limit)
 		if err != nil {
 			n.pubMu.Unlock()
 			return res, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 		}
 		off := 0
 		for _, b := range batches {
-			e, err := n.appendOwn(f, envelope.KindObjects, envelope.EncodeList(b), group[off:off+len(b)])
+			e, err := n.appendOwn(f, envelope.KindObjects, envelope.EncodeList(b), group[off:off+len(b)], nil, ek)
 			if err != nil {
 				n.pubMu.Unlock()
 				return res, err
@@ -179,6 +188,7 @@ func (n *Node) Publish(ctx context.Context, data []byte, o PublishOptions) (Publ
 		}
 	}
 	res.GossipErrors = n.gossipAll(ctx, broadcast)
+	n.auditDeliveries(broadcast)
 	if len(red) > 0 {
 		res.Recipients = n.deliverRed(ctx, o.To, red)
 	}
@@ -271,9 +281,11 @@ func publishFeed(l stix.Level, group string, noRegulated bool) (envelope.Feed, e
 	return envelope.Feed{Level: l, Group: group}, nil
 }
 
-// appendOwn builds, signs and stores the node's next entry on feed. The
-// caller holds pubMu and syncs the ledger before gossiping.
-func (n *Node) appendOwn(f envelope.Feed, kind envelope.Kind, payload []byte, objs []*stix.Object) (*envelope.Entry, error) {
+// appendOwn builds, signs and stores the node's next entry on feed, sealing
+// payload with ek when given (retracted then names the ids a sealed retract
+// withdraws, for this node's own ledger). The caller holds pubMu and syncs
+// the ledger before gossiping.
+func (n *Node) appendOwn(f envelope.Feed, kind envelope.Kind, payload []byte, objs []*stix.Object, retracted []string, ek *trust.EpochKey) (*envelope.Entry, error) {
 	head, err := n.store.Head(n.id.id, f)
 	if err != nil && !errors.Is(err, ledger.ErrNotFound) {
 		return nil, fmt.Errorf("feed head: %w", err)
@@ -289,10 +301,15 @@ func (n *Node) appendOwn(f envelope.Feed, kind envelope.Kind, payload []byte, ob
 		Kind:       kind,
 		Payload:    payload,
 	}
+	if ek != nil && kind.Sealable() {
+		if err := envelope.SealPayload(e, ek.Epoch, &ek.Key, payload); err != nil {
+			return nil, fmt.Errorf("seal entry: %w", err)
+		}
+	}
 	if err := e.Sign(n.id.key); err != nil {
 		return nil, fmt.Errorf("sign entry: %w", err)
 	}
-	r, err := n.store.Append(e, objs, ledger.AppendMeta{Received: e.Time})
+	r, err := n.store.Append(e, objs, ledger.AppendMeta{Received: e.Time, Retracted: retracted})
 	if err != nil {
 		return nil, fmt.Errorf("store entry: %w", err)
 	}
@@ -320,7 +337,15 @@ func (n *Node) gossipAll(ctx context.Context, entries []*envelope.Entry) int {
 
 // HandleEntry stores an entry that gossip validated (gossip.Sink).
 func (n *Node) HandleEntry(ctx context.Context, e *envelope.Entry, objs []*stix.Object, from peer.ID) error {
-	res, err := n.store.Append(e, objs, ledger.AppendMeta{Received: n.now()})
+	var rcv received
+	if e.Epoch != 0 && e.Kind.Sealable() {
+		if n.store.HasEntry(e.ID()) {
+			return nil
+		}
+		rcv = n.openReceived(e, from)
+		objs = rcv.objs
+	}
+	res, err := n.store.Append(e, objs, ledger.AppendMeta{Received: n.now(), Retracted: rcv.retracted})
 	if err != nil {
 		n.log.Error("store received entry", "entry", e.ID(), "origin", e.Origin, "err", err)
 		return err
@@ -331,10 +356,16 @@ func (n *Node) HandleEntry(ctx context.Context, e *envelope.Entry, objs []*stix.
 	if res.Fork {
 		n.metrics.forks.Inc()
 		n.log.Warn("fork: two entries with the same origin feed and sequence", "origin", e.Origin, "feed", e.Feed.String(), "seq", e.Seq)
+		n.auditFork(e, from)
+	}
+	if rcv.pending {
+		n.notePending(e)
 	}
 	n.metrics.entriesIn.WithLabelValues(e.Feed.Level.String(), e.Kind.String()).Inc()
 	n.metrics.objectsIn.WithLabelValues(e.Feed.Level.String()).Add(float64(len(objs)))
 	switch e.Kind {
+	case envelope.KindKeys:
+		n.acceptKeys(e)
 	case envelope.KindCredential:
 		c, err := trust.ParseCredential(e.Payload)
 		if err == nil {
@@ -358,6 +389,11 @@ func (n *Node) HandleEntry(ctx context.Context, e *envelope.Entry, objs []*stix.
 // observe records every gossip validation decision.
 func (n *Node) observe(d gossip.Decision) {
 	n.metrics.decisions.WithLabelValues(d.Outcome, d.Reason).Inc()
+	actor := trust.AuditActorGossip
+	if d.Topic == string(gossip.DirectProtocol) {
+		actor = trust.AuditActorDirect
+	}
+	n.auditDecision(d, actor)
 	if d.Outcome != "accept" {
 		n.log.Debug("gossip decision", "outcome", d.Outcome, "reason", d.Reason, "from", d.From, "origin", d.Origin, "topic", d.Topic)
 	}
@@ -379,7 +415,7 @@ func (n *Node) AddRevocation(ctx context.Context, raw []byte) (*trust.Revocation
 		return r, added, nil
 	}
 	n.pubMu.Lock()
-	e, err := n.appendOwn(envelope.Feed{Level: stix.Clear}, envelope.KindRevocation, r.Marshal(), nil)
+	e, err := n.appendOwn(envelope.Feed{Level: stix.Clear}, envelope.KindRevocation, r.Marshal(), nil, nil, nil)
 	if err == nil {
 		err = n.store.Sync()
 	}

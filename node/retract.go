@@ -85,13 +85,22 @@ func (n *Node) Retract(ctx context.Context, ids []string) (RetractResult, error)
 		for i, id := range byFeed[f] {
 			raws[i] = []byte(id)
 		}
-		batches, err := envelope.Batch(raws, 0)
+		ek, err := n.sealFor(f, &entries)
+		if err != nil {
+			n.pubMu.Unlock()
+			return RetractResult{}, err
+		}
+		limit := 0
+		if ek != nil {
+			limit = envelope.MaxSealedPlaintext
+		}
+		batches, err := envelope.Batch(raws, limit)
 		if err != nil {
 			n.pubMu.Unlock()
 			return RetractResult{}, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 		}
 		for _, b := range batches {
-			e, err := n.appendOwnRetract(f, b)
+			e, err := n.appendOwnRetract(f, b, ek)
 			if err != nil {
 				n.pubMu.Unlock()
 				return RetractResult{}, err
@@ -110,8 +119,15 @@ func (n *Node) Retract(ctx context.Context, ids []string) (RetractResult, error)
 }
 
 // appendOwnRetract stores one retract entry naming ids on feed f.
-func (n *Node) appendOwnRetract(f envelope.Feed, ids [][]byte) (*envelope.Entry, error) {
-	return n.appendOwn(f, envelope.KindRetract, envelope.EncodeList(ids), nil)
+func (n *Node) appendOwnRetract(f envelope.Feed, ids [][]byte, ek *trust.EpochKey) (*envelope.Entry, error) {
+	var names []string
+	if ek != nil {
+		names = make([]string, len(ids))
+		for i, id := range ids {
+			names[i] = string(id)
+		}
+	}
+	return n.appendOwn(f, envelope.KindRetract, envelope.EncodeList(ids), nil, names, ek)
 }
 
 func feedLess(a, b envelope.Feed) bool {

@@ -69,6 +69,7 @@ func newRoot() *cobra.Command {
 		newRetractCmd(),
 		newBackupCmd(),
 		newRestoreCmd(),
+		newTaxiiCmd(),
 		newObjectsCmd(),
 		newPeersCmd(),
 		newStatusCmd(),
