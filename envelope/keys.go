@@ -94,7 +94,7 @@ func wrapInfo(scope KeyScope, recipient peer.ID, serial [16]byte) []byte {
 	b = append(b, wrapInfoDomain...)
 	b = append(b, scope.Federation[:]...)
 	b = appendBytes(b, []byte(scope.Origin))
-	b = append(b, byte(scope.Feed.Level))
+	b = append(b, scope.Feed.LevelByte())
 	b = appendBytes(b, []byte(scope.Feed.Group))
 	b = binary.AppendUvarint(b, scope.Epoch)
 	b = appendBytes(b, []byte(recipient))

@@ -82,7 +82,7 @@ func sealAAD(b []byte, e *Entry, epoch uint64) []byte {
 	b = append(b, v)
 	b = append(b, e.Federation[:]...)
 	b = appendBytes(b, []byte(e.Origin))
-	b = append(b, byte(e.Feed.Level))
+	b = append(b, e.Feed.LevelByte())
 	b = appendBytes(b, []byte(e.Feed.Group))
 	b = binary.AppendUvarint(b, e.Seq)
 	b = append(b, byte(e.Kind))

@@ -11,7 +11,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ctimesh/ctimesh/envelope"
-	"github.com/ctimesh/ctimesh/stix"
 )
 
 // Wire format of /ctimesh/sync/1. A stream carries frames:
@@ -188,7 +187,7 @@ func readUvarint(r io.ByteReader) (uint64, error) {
 func appendFeedRef(b []byte, origin peer.ID, f envelope.Feed) []byte {
 	b = binary.AppendUvarint(b, uint64(len(origin)))
 	b = append(b, origin...)
-	b = append(b, byte(f.Level))
+	b = append(b, f.LevelByte())
 	b = binary.AppendUvarint(b, uint64(len(f.Group)))
 	return append(b, f.Group...)
 }
@@ -316,7 +315,7 @@ func (r *wire) feedRef() (peer.ID, envelope.Feed) {
 		r.fail("origin is not a peer id")
 		return "", envelope.Feed{}
 	}
-	f := envelope.Feed{Level: stix.Level(level), Group: string(group)}
+	f := envelope.FeedOfLevelByte(level, string(group))
 	if err := f.Validate(); err != nil {
 		r.fail("feed: %v", err)
 		return "", envelope.Feed{}

@@ -45,6 +45,10 @@ type Config struct {
 	ReconnectInterval time.Duration `yaml:"reconnect_interval"`
 	// MaxPublishBytes bounds one publish request (a bundle). Default: 64 MiB.
 	MaxPublishBytes int64 `yaml:"max_publish_bytes"`
+	// SyncInterval is how often the node compares feed heads with a few
+	// random peers and fetches what it misses (jittered ±25 %); it also
+	// syncs with every peer on connect. Default: 30s.
+	SyncInterval time.Duration `yaml:"sync_interval"`
 }
 
 // LogConfig selects log level and format.
@@ -72,6 +76,7 @@ func DefaultConfig(dir string) Config {
 		HandshakeTimeout:  5 * time.Second,
 		ReconnectInterval: 10 * time.Second,
 		MaxPublishBytes:   64 << 20,
+		SyncInterval:      30 * time.Second,
 	}
 }
 
@@ -110,6 +115,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ReconnectInterval <= 0 {
 		errs = append(errs, fmt.Errorf("%w: reconnect_interval: must be positive", ErrConfig))
+	}
+	if c.SyncInterval <= 0 {
+		errs = append(errs, fmt.Errorf("%w: sync_interval: must be positive", ErrConfig))
 	}
 	if c.MaxPublishBytes <= 0 {
 		errs = append(errs, fmt.Errorf("%w: max_publish_bytes: must be positive", ErrConfig))

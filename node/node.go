@@ -53,6 +53,8 @@ type Node struct {
 	handshake *trust.Handshake
 	router    *gossip.Router
 	direct    *gossip.Direct
+	syncer    *gossip.Syncer
+	keyReqs   keyRequests
 	admin     *adminapi.Server
 	adminAddr net.Addr
 	started   time.Time
@@ -184,6 +186,12 @@ func (n *Node) Start() error {
 
 	n.handshake = trust.NewHandshake(h, n.trust, n.id.credRaw, trust.HandshakeConfig{
 		Timeout: n.cfg.HandshakeTimeout,
+		// Set before handshake.Start, so the callback sees the syncer.
+		OnVerified: func(p peer.ID) {
+			if n.syncer != nil {
+				n.syncer.PeerReady(p)
+			}
+		},
 	}, n.log.With("component", "handshake"))
 
 	router, err := gossip.New(h, gossip.Config{
@@ -212,6 +220,10 @@ func (n *Node) Start() error {
 		return fmt.Errorf("start direct delivery: %w", err)
 	}
 	n.direct = direct
+	if err := n.startSync(); err != nil {
+		n.Close()
+		return fmt.Errorf("start sync: %w", err)
+	}
 	if err := router.SetFeeds(n.ownFeeds()); err != nil {
 		n.Close()
 		return fmt.Errorf("join topics: %w", err)
@@ -291,6 +303,9 @@ func (n *Node) Close() error {
 		}
 		if n.direct != nil {
 			n.direct.Close()
+		}
+		if n.syncer != nil {
+			n.syncer.Close()
 		}
 		n.wg.Wait()
 		if n.host != nil {

@@ -335,8 +335,13 @@ func (n *Node) gossipAll(ctx context.Context, entries []*envelope.Entry) int {
 	return failed
 }
 
-// HandleEntry stores an entry that gossip validated (gossip.Sink).
+// HandleEntry stores an entry that gossip or a direct stream validated
+// (gossip.Sink). A gap before it makes sync fetch what is missing.
 func (n *Node) HandleEntry(ctx context.Context, e *envelope.Entry, objs []*stix.Object, from peer.ID) error {
+	return n.handleEntry(ctx, e, objs, from, true)
+}
+
+func (n *Node) handleEntry(ctx context.Context, e *envelope.Entry, objs []*stix.Object, from peer.ID, gaps bool) error {
 	var rcv received
 	if e.Epoch != 0 && e.Kind.Sealable() {
 		if n.store.HasEntry(e.ID()) {
@@ -360,6 +365,10 @@ func (n *Node) HandleEntry(ctx context.Context, e *envelope.Entry, objs []*stix.
 	}
 	if rcv.pending {
 		n.notePending(e)
+		n.requestKey(e, from)
+	}
+	if gaps && n.syncer != nil && e.Seq > 1 && !n.store.HasEntry(e.Prev) {
+		n.syncer.Gap(e.Origin, e.Feed, e.Seq, from)
 	}
 	n.metrics.entriesIn.WithLabelValues(e.Feed.Level.String(), e.Kind.String()).Inc()
 	n.metrics.objectsIn.WithLabelValues(e.Feed.Level.String()).Add(float64(len(objs)))

@@ -1,0 +1,92 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ctimesh/ctimesh/internal/meshtest"
+	"github.com/ctimesh/ctimesh/node"
+	"github.com/ctimesh/ctimesh/stix"
+	"github.com/ctimesh/ctimesh/trust"
+)
+
+// bundleOf makes a bundle of n fresh indicators at level.
+func bundleOf(t testing.TB, n int, level stix.Level) ([]byte, []string) {
+	var b bytes.Buffer
+	ids := make([]string, n)
+	b.WriteString(`{"type":"bundle","id":"bundle--0f0e0d0c-0b0a-4908-8706-050403020100","objects":[`)
+	for i := range n {
+		id, raw := indicator(t, fmt.Sprintf("bulk %d", i), level, "")
+		ids[i] = id
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(raw)
+	}
+	b.WriteString("]}")
+	return b.Bytes(), ids
+}
+
+// TestCatchUpAfterDowntime: B is down while A publishes GREEN and AMBER
+// and retracts one object; after its restart B gets everything by sync,
+// including the retraction and the AMBER epoch key. C, listed, never gets
+// the AMBER objects, by gossip or by sync.
+func TestCatchUpAfterDowntime(t *testing.T) {
+	m := meshtest.New(t,
+		member("CERT-A", trust.StatusAccredited, stix.Amber),
+		member("CERT-B", trust.StatusAccredited, stix.Amber),
+		member("CERT-C", trust.StatusListed, stix.Amber),
+	)
+	a, b, c := m.Nodes[0], m.Nodes[1], m.Nodes[2]
+	gone, raw := indicator(t, "retracted while B was down", stix.Green, "")
+	publish(t, a, raw, node.PublishOptions{})
+	waitHeld(t, []*meshtest.Node{b, c}, gone)
+
+	if err := m.Stop(1); err != nil {
+		t.Fatal(err)
+	}
+	greenBundle, greens := bundleOf(t, 2000, stix.Green)
+	amberBundle, ambers := bundleOf(t, 500, stix.Amber)
+	publish(t, a, greenBundle, node.PublishOptions{})
+	publish(t, a, amberBundle, node.PublishOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := a.Retract(ctx, []string{gone}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Restart(1); err != nil {
+		t.Fatal(err)
+	}
+	b = m.Nodes[1]
+	all := append(append([]string{}, greens...), ambers...)
+	waitHeld(t, []*meshtest.Node{b}, all...)
+	waitRetracted(t, []*meshtest.Node{b}, gone)
+	waitHeld(t, []*meshtest.Node{c}, greens...)
+	assertNeverHeld(t, []*meshtest.Node{c}, ambers[:20]...)
+}
+
+// TestLostGossipIsRepaired: entries published before the mesh formed (so
+// gossip dropped them) still arrive, by sync.
+func TestLostGossipIsRepaired(t *testing.T) {
+	m := meshtest.New(t,
+		member("CERT-A", trust.StatusAccredited, stix.Amber),
+		member("CERT-B", trust.StatusAccredited, stix.Amber),
+	)
+	a, b := m.Nodes[0], m.Nodes[1]
+	var ids []string
+	for _, lvl := range []stix.Level{stix.Clear, stix.Green, stix.Amber} {
+		// No warm-up: the first publish on a topic may precede its mesh.
+		id, raw := indicator(t, "early "+lvl.String(), lvl, "")
+		publish(t, a, raw, node.PublishOptions{})
+		ids = append(ids, id)
+		t.Logf("%s: %s", lvl, id)
+	}
+	id, raw := indicator(t, "early group", stix.Amber, "")
+	publish(t, a, raw, node.PublishOptions{NoRegulated: true})
+	ids = append(ids, id)
+	t.Logf("amber unregulated: %s", id)
+	waitHeld(t, []*meshtest.Node{b}, ids...)
+}
