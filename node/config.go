@@ -45,6 +45,8 @@ type Config struct {
 	ReconnectInterval time.Duration `yaml:"reconnect_interval"`
 	// MaxPublishBytes bounds one publish request (a bundle). Default: 64 MiB.
 	MaxPublishBytes int64 `yaml:"max_publish_bytes"`
+	// Observe sizes the decision log and event stream (config_admin.go).
+	Observe ObserveConfig `yaml:"observe"`
 }
 
 // LogConfig selects log level and format.
@@ -117,6 +119,7 @@ func (c *Config) Validate() error {
 	if c.Ledger.MemTableMB < 0 || c.Ledger.BlockCacheMB < 0 || c.Ledger.IndexCacheMB < 0 {
 		errs = append(errs, fmt.Errorf("%w: ledger: sizes must not be negative", ErrConfig))
 	}
+	errs = append(errs, c.Observe.validate()...)
 	return errors.Join(errs...)
 }
 

@@ -45,6 +45,7 @@ type Node struct {
 	trust   *trust.Manager
 	reg     *prometheus.Registry
 	metrics *metrics
+	obs     *observer // decisions, events and counts for the operator (observe.go)
 
 	// Set by Start.
 	host      host.Host
@@ -123,6 +124,7 @@ func New(cfg Config, opts Options) (*Node, error) {
 		reg:   prometheus.NewRegistry(),
 	}
 	n.metrics = newMetrics(n.reg)
+	n.obs = newObserver(n)
 	if err := n.loadTrust(); err != nil {
 		store.Close()
 		return nil, err
@@ -190,12 +192,18 @@ func (n *Node) Start() error {
 		n.Close()
 		return err
 	}
+	roToken, err := n.readOnlyToken()
+	if err != nil {
+		n.Close()
+		return err
+	}
 	admin, err := adminapi.New(adminapi.Config{
-		Listen:       n.cfg.Admin,
-		Token:        token,
-		MaxBodyBytes: n.cfg.MaxPublishBytes,
-		Metrics:      promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}),
-		Logger:       n.log.With("component", "adminapi"),
+		Listen:        n.cfg.Admin,
+		Token:         token,
+		ReadOnlyToken: roToken,
+		MaxBodyBytes:  n.cfg.MaxPublishBytes,
+		Metrics:       promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}),
+		Logger:        n.log.With("component", "adminapi"),
 	}, backend{n: n})
 	if err != nil {
 		n.Close()
@@ -213,9 +221,10 @@ func (n *Node) Start() error {
 		return err
 	}
 
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go n.dialLoop()
 	go n.trustLoop()
+	go n.obs.loop()
 	n.log.Info("node started", "team", n.Team(), "addrs", n.ListenAddrs(), "admin", addr.String())
 	return nil
 }

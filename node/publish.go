@@ -139,6 +139,7 @@ func (n *Node) Publish(ctx context.Context, data []byte, o PublishOptions) (Publ
 	}
 	res.GossipErrors = n.gossipAll(ctx, entries)
 	n.metrics.published.Add(float64(res.Objects))
+	n.obs.published(entries)
 	return res, nil
 }
 
@@ -220,6 +221,7 @@ func (n *Node) HandleEntry(ctx context.Context, e *envelope.Entry, objs []*stix.
 	}
 	n.metrics.entriesIn.WithLabelValues(e.Feed.Level.String(), e.Kind.String()).Inc()
 	n.metrics.objectsIn.WithLabelValues(e.Feed.Level.String()).Add(float64(len(objs)))
+	n.obs.received(e, objs, from)
 	switch e.Kind {
 	case envelope.KindCredential:
 		c, err := trust.ParseCredential(e.Payload)
@@ -244,6 +246,7 @@ func (n *Node) HandleEntry(ctx context.Context, e *envelope.Entry, objs []*stix.
 // observe records every gossip validation decision.
 func (n *Node) observe(d gossip.Decision) {
 	n.metrics.decisions.WithLabelValues(d.Outcome, d.Reason).Inc()
+	n.obs.gossipDecision(d)
 	if d.Outcome != "accept" {
 		n.log.Debug("gossip decision", "outcome", d.Outcome, "reason", d.Reason, "from", d.From, "origin", d.Origin, "topic", d.Topic)
 	}
