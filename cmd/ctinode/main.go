@@ -73,6 +73,7 @@ func newRoot() *cobra.Command {
 		newFederationCmd(),
 		newCredentialCmd(),
 		newVersionCmd(),
+		newDecisionsCmd(), newFeedsCmd(), newEventsCmd(), newForksCmd(), newVersionsCmd(), newImportCmd(),
 	)
 	return root
 }
