@@ -36,6 +36,7 @@ async function login(t) {
 }
 
 function route() {
+  $("#toast").hidden = true;
   const page = (location.hash.replace(/^#\/?/, "").split("?")[0]) || "overview";
   state.page = pages[page] ? page : "overview";
   for (const a of document.querySelectorAll(".side a")) a.classList.toggle("active", a.dataset.page === state.page);

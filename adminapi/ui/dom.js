@@ -37,6 +37,20 @@ export function when(t) {
   return d.toISOString().replace("T", " ").slice(0, 19) + "Z";
 }
 
+// tshort is a compact time for table cells: month-day and UTC clock.
+export function tshort(t) {
+  const s = when(t);
+  return s ? s.slice(5, 19) : "";
+}
+
+// teams maps peer ids to team names, learnt from every peers listing, so
+// tables can say who rather than print a hash.
+export const teams = new Map();
+export function who(id) {
+  if (!id) return "";
+  return teams.get(id) || shortID(id);
+}
+
 export function ago(t) {
   if (!t) return "never";
   const s = Math.max(0, (Date.now() - new Date(t).getTime()) / 1000);

@@ -2,9 +2,26 @@
 // and returns a fresh element; app.js swaps it in and re-renders on live
 // events.
 import { api } from "./api.js";
-import { h, state, tlp, shortID, when, ago, toast } from "./dom.js";
+import { h, state, tlp, shortID, when, ago, toast, tshort, teams, who } from "./dom.js";
 
 const LEVELS = ["clear", "green", "amber", "amber+strict", "red"];
+
+// learnTeams fills the peer-id-to-team map from a peers listing and the
+// node's own status.
+async function learnTeams() {
+  const [st, ps] = await Promise.all([api("/api/v1/status"), api("/api/v1/peers")]);
+  teams.set(st.peer_id, st.team + " (us)");
+  for (const p of ps.peers) if (p.team) teams.set(p.peer_id, p.team);
+  return ps;
+}
+
+// feedOf turns a gossip topic (/ctimesh/1/<federation>/<level>[/<group>])
+// into its feed.
+function feedOf(d) {
+  if (d.feed) return d.feed;
+  const parts = (d.topic || "").split("/");
+  return parts.length > 4 ? parts.slice(4).join("/") : d.topic || "";
+}
 
 function card(n, label) { return h("div", { class: "card" }, h("div", { class: "n" }, n), h("div", { class: "l" }, label)); }
 
@@ -58,7 +75,7 @@ async function overview() {
 }
 
 async function peers({ refresh }) {
-  const [ps, pend] = await Promise.all([api("/api/v1/peers"), api("/api/v1/peers/pending")]);
+  const [ps, pend] = await Promise.all([learnTeams(), api("/api/v1/peers/pending")]);
   const sel = ps.peers.find(p => p.peer_id === state.selPeer) || ps.peers[0];
   const rows = ps.peers.map(p => h("tr", {
     class: "click" + (sel && p.peer_id === sel.peer_id ? " sel" : ""), dataset: { peer: p.peer_id, state: p.state, connected: p.connected },
@@ -121,6 +138,7 @@ function peerDetail(p, refresh) {
 }
 
 async function objects({ refresh }) {
+  await learnTeams();
   const f = state.objFilter || (state.objFilter = { text: "", type: "", tlp: "", origin: "" });
   const res = await api("/api/v1/objects", { query: { ...f, limit: 200 } });
   const input = (k, ph) => h("input", { id: "obj-" + k, placeholder: ph, value: f[k], onchange: e => { f[k] = e.target.value.trim(); refresh(); } });
@@ -129,8 +147,8 @@ async function objects({ refresh }) {
   const rows = res.objects.map(o => h("tr", {
     class: "click" + (state.selObj === o.id ? " sel" : ""), dataset: { objectId: o.id },
     onclick: () => { state.selObj = o.id; refresh(); },
-  }, h("td", {}, tlp(o.tlp)), h("td", {}, o.type), h("td", {}, o.name || ""), h("td", { class: "mono" }, shortID(o.origin)),
-    h("td", {}, o.group || ""), h("td", {}, when(o.added))));
+  }, h("td", {}, tlp(o.tlp)), h("td", {}, o.type), h("td", {}, o.name || ""), h("td", {}, who(o.origin)),
+    h("td", {}, o.group || ""), h("td", { class: "t" }, tshort(o.added))));
   let detail = "";
   if (state.selObj) {
     try {
@@ -138,32 +156,33 @@ async function objects({ refresh }) {
       const last = v.versions[v.versions.length - 1];
       detail = h("div", { class: "panel", id: "object-detail" }, h("h2", {}, "Provenance"),
         h("p", { class: "mono" }, v.id),
-        table(["modified", "TLP", "origin", "entry", "seq", "signature", "flags"], v.versions.map(x => h("tr", {},
-          h("td", {}, when(x.modified)), h("td", {}, tlp(x.tlp)),
-          h("td", {}, (x.provenance.origin_team ? x.provenance.origin_team + " " : ""), h("span", { class: "mono" }, shortID(x.origin))),
-          h("td", { class: "mono" }, shortID(x.entry_id)), h("td", {}, x.provenance.seq || ""),
-          h("td", { class: x.provenance.signature === "verified" ? "o-accept" : "o-reject" }, x.provenance.signature),
-          h("td", {}, [x.revoked ? "revoked " : "", x.retracted ? "retracted" : ""])))),
+        v.versions.map(x => h("dl", { class: "kv version" },
+          h("dt", {}, "signature"), h("dd", { class: "sig " + (x.provenance.signature === "verified" ? "o-accept" : "o-reject") }, x.provenance.signature),
+          h("dt", {}, "TLP"), h("dd", {}, tlp(x.tlp), x.group ? " group " + x.group : ""),
+          h("dt", {}, "origin"), h("dd", {}, x.provenance.origin_team || "", " ", h("span", { class: "mono muted" }, shortID(x.origin))),
+          h("dt", {}, "entry"), h("dd", { class: "mono" }, `${shortID(x.entry_id)} · ${x.provenance.feed || ""} #${x.provenance.seq || "?"}`),
+          h("dt", {}, "modified"), h("dd", {}, when(x.modified), x.revoked ? " · revoked" : "", x.retracted ? " · retracted" : ""),
+          h("dt", {}, "added here"), h("dd", {}, when(x.added)))),
         h("h3", {}, "Current version"), h("pre", { class: "json" }, JSON.stringify(last.object, null, 2)));
     } catch (e) { detail = h("p", { class: "error" }, e.message); }
   }
   return h("div", { id: "page-objects" }, h("h1", {}, "Objects"),
     h("div", { class: "filters" }, input("text", "search name / description"), input("type", "STIX type"), tlpSel, input("origin", "origin peer id"),
       h("span", { class: "muted" }, `${res.objects.length} shown${res.next ? ", more…" : ""}`)),
-    h("div", { class: "grid2" }, h("div", { class: "panel" }, table(["TLP", "type", "name", "origin", "group", "added"], rows)), detail));
+    h("div", { class: "grid2 grid-objects" }, h("div", { class: "panel" }, table(["TLP", "type", "name", "origin", "group", "added"], rows)), detail));
 }
 
 async function decisions({ refresh }) {
   const q = { peer: state.decPeer || "", outcome: state.decOutcome || "", object: state.decObject || "", limit: 300 };
-  const res = await api("/api/v1/decisions", { query: q });
+  const [res] = await Promise.all([api("/api/v1/decisions", { query: q }), learnTeams()]);
   const outSel = h("select", { id: "dec-outcome", onchange: e => { state.decOutcome = e.target.value; refresh(); } },
     ["", "accept", "reject", "ignore", "withhold", "sent"].map(o => h("option", { value: o, selected: q.outcome === o }, o || "any outcome")));
   const peer = h("input", { id: "dec-peer", placeholder: "peer id", value: q.peer, onchange: e => { state.decPeer = e.target.value.trim(); refresh(); } });
   const obj = h("input", { id: "dec-object", placeholder: "STIX id", value: q.object, onchange: e => { state.decObject = e.target.value.trim(); refresh(); } });
   const rows = res.decisions.slice().reverse().map(d => h("tr", { dataset: { decision: d.id, outcome: d.outcome } },
-    h("td", {}, d.id), h("td", {}, when(d.time)), h("td", { class: "o-" + d.outcome }, d.outcome), h("td", {}, d.reason),
-    h("td", { class: "mono" }, shortID(d.peer_id)), h("td", { class: "mono" }, shortID(d.origin)), h("td", {}, d.feed || d.topic || ""),
-    h("td", {}, (d.objects || []).length ? `${d.objects.length} object(s)` : ""), h("td", {}, d.detail || "")));
+    h("td", {}, d.id), h("td", { class: "t" }, tshort(d.time)), h("td", { class: "o-" + d.outcome }, d.outcome), h("td", {}, d.reason),
+    h("td", {}, who(d.peer_id)), h("td", {}, who(d.origin)), h("td", {}, feedOf(d)),
+    h("td", {}, (d.objects || []).length ? `${d.objects.length} object(s)` : ""), h("td", { class: "detail" }, d.detail || "")));
   return h("div", { id: "page-decisions" }, h("h1", {}, "Decisions"),
     h("p", { class: "muted" }, "Every accept, reject and ignore of a message from a peer, and every entry of ours sent to or withheld from a peer, with the reason. Newest first."),
     h("div", { class: "filters" }, outSel, peer, obj, h("span", { class: "muted" }, `oldest held: #${res.oldest}`)),
@@ -176,17 +195,17 @@ async function audit() {
   try {
     const a = await api("/api/v1/trust/audit", { query: { limit: 200 } });
     auditView = table(["#", "time", "kind", "peer", "hash"], a.records.map(r => h("tr", {},
-      h("td", {}, r.seq), h("td", {}, when(r.time)), h("td", {}, r.kind), h("td", { class: "mono" }, shortID(r.peer_id)), h("td", { class: "mono" }, shortID(r.hash)))));
+      h("td", {}, r.seq), h("td", { class: "t" }, tshort(r.time)), h("td", {}, r.kind), h("td", { class: "mono" }, shortID(r.peer_id)), h("td", { class: "mono" }, shortID(r.hash)))));
   } catch (e) { auditView = h("div", { class: "notice" }, "Audit log: " + e.message); }
   return h("div", { id: "page-audit" }, h("h1", {}, "Trust & audit"),
     h("div", { class: "panel" }, h("h2", {}, "Credentials"), table(["team", "peer", "serial", "status", "role", "ceiling", "groups", "valid until", "state"],
       creds.credentials.map(c => h("tr", {}, h("td", {}, c.team + (c.own ? " (this node)" : "")), h("td", { class: "mono" }, shortID(c.peer_id)),
         h("td", { class: "mono" }, shortID(c.serial)), h("td", {}, c.status), h("td", {}, c.role), h("td", {}, tlp(c.max_tlp)),
-        h("td", {}, (c.groups || []).join(", ")), h("td", {}, when(c.not_after)),
+        h("td", {}, (c.groups || []).join(", ")), h("td", { class: "t" }, tshort(c.not_after)),
         h("td", {}, c.revoked ? stateBadge("revoked") : c.current ? stateBadge("trusted") : "superseded"))))),
     h("div", { class: "panel" }, h("h2", {}, "Revocations"), revs.revocations.length ? table(["serial", "peer", "team", "revoked at", "reason"],
       revs.revocations.map(r => h("tr", {}, h("td", { class: "mono" }, shortID(r.serial)), h("td", { class: "mono" }, shortID(r.peer_id)),
-        h("td", {}, r.team || ""), h("td", {}, when(r.revoked_at)), h("td", {}, r.reason)))) : h("p", { class: "muted" }, "None.")),
+        h("td", {}, r.team || ""), h("td", { class: "t" }, tshort(r.revoked_at)), h("td", {}, r.reason)))) : h("p", { class: "muted" }, "None.")),
     h("div", { class: "panel" }, h("h2", {}, "Audit log"), auditView));
 }
 
