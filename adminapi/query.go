@@ -85,7 +85,7 @@ func ParseObjectQuery(v url.Values) (ObjectQuery, error) {
 		if err != nil {
 			return q, fmt.Errorf("%w: added_after %q: want an RFC 3339 time", ErrInvalidInput, truncateQuoted(s))
 		}
-		q.AddedAfter = t
+		q.AddedAfter = t.UTC()
 	}
 	return q, nil
 }

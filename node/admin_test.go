@@ -201,12 +201,18 @@ func TestAdminAPIOnMesh(t *testing.T) {
 		}
 		return nil
 	})
-	evs, err = ca.Events(ctx, adminapi.EventQuery{Wait: 0, Limit: 1000})
-	if err != nil || !slices.ContainsFunc(evs.Events, func(e adminapi.Event) bool {
-		return e.Kind == adminapi.EventTrust && strings.Contains(e.Summary, "blocked")
-	}) {
-		t.Errorf("no trust event for the block: %v", err)
-	}
+	pollFor(t, "a trust event for the block", func() error {
+		evs, err := ca.Events(ctx, adminapi.EventQuery{Wait: 0, Limit: 1000})
+		if err != nil {
+			return err
+		}
+		if !slices.ContainsFunc(evs.Events, func(e adminapi.Event) bool {
+			return e.Kind == adminapi.EventTrust && strings.Contains(e.Summary, "blocked")
+		}) {
+			return errors.New("not yet")
+		}
+		return nil
+	})
 	if _, err := ca.Unblock(ctx, c.PeerID().String()); err != nil {
 		t.Error(err)
 	}

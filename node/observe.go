@@ -290,11 +290,8 @@ func entryObjectIDs(e *envelope.Entry) []string {
 	}
 	ids := make([]string, 0, len(raws))
 	for _, r := range raws {
-		var v struct {
-			ID string `json:"id"`
-		}
-		if json.Unmarshal(r, &v) == nil && v.ID != "" {
-			ids = append(ids, v.ID)
+		if id := topLevelID(r); id != "" {
+			ids = append(ids, id)
 		}
 	}
 	return ids

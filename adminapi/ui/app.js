@@ -43,12 +43,19 @@ function route() {
   render();
 }
 
+// render builds the current page. Renders overlap (a click and a burst of
+// events), and their fetches may finish out of order: only the latest one
+// started may touch the page, so a slow old answer never hides a newer one.
+let renderSeq = 0;
 export async function render() {
   const main = $("#main");
+  const seq = ++renderSeq;
   try {
     const view = await pages[state.page]({ h, api, state, refresh: render });
+    if (seq !== renderSeq) return;
     main.replaceChildren(view);
   } catch (e) {
+    if (seq !== renderSeq) return;
     if (e instanceof APIError && e.status === 401) { clearToken(); showLogin("The node no longer accepts this token (restarted?)."); return; }
     main.replaceChildren(h("p", { class: "error" }, "Error: " + e.message));
   }

@@ -37,6 +37,14 @@ async function overview() {
     api("/api/v1/decisions", { query: { limit: 200 } }),
   ]);
   state.status = st;
+  // Rates from successive samples: the overview re-renders on every burst
+  // of live events, so the window is the time since the last one.
+  const now = Date.now(), prev = state.sample;
+  let rate = "—";
+  if (prev && now - prev.t > 1000) {
+    rate = Math.max(0, Math.round((st.entries - prev.entries) * 60000 / (now - prev.t)));
+  }
+  if (!prev || now - prev.t > 1000) state.sample = { t: now, entries: st.entries };
   const connected = peers.peers.filter(p => p.connected).length;
   const trusted = peers.peers.filter(p => p.state === "trusted").length;
   const rejected = dec.decisions.filter(d => d.outcome === "reject").length;
@@ -53,7 +61,7 @@ async function overview() {
     h("div", { class: "cards" },
       card(connected, "peers connected"), card(trusted, "peers trusted"), card(pending.pending.length, "pending"),
       card(st.objects, "objects"), card(st.entries, "entries"), card(feeds.feeds.length, "origin feeds"),
-      card(rejected, "rejected (recent)"), card(withheld, "withheld (recent)")),
+      card(rate, "entries / min"), card(rejected, "rejected (recent)"), card(withheld, "withheld (recent)")),
     h("div", { class: "grid2" },
       h("div", { class: "panel" }, h("h2", {}, "This node"), h("dl", { class: "kv" },
         h("dt", {}, "team"), h("dd", {}, st.team),

@@ -98,9 +98,19 @@ func TestAdminCommands(t *testing.T) {
 	if !strings.Contains(out, "CERT-A") || !strings.Contains(out, "(own)") {
 		t.Errorf("credentials table: %q", out)
 	}
-	out, _, _ = run(t, "events", "--data", dir)
-	if !strings.Contains(out, "trust") || !strings.Contains(out, "blocked") {
-		t.Errorf("events: %q", out)
+	// The trust event reaches the stream through the node's observer loop:
+	// poll for it.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := meshtest.Poll(ctx, func() error {
+		out, _, _ = run(t, "events", "--data", dir)
+		if !strings.Contains(out, "trust") || !strings.Contains(out, "blocked") {
+			return fmt.Errorf("events: %q", out)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
 	}
 	// Not wired yet: a clear error, exit 1.
 	_, errOut, code = run(t, "trust", "audit", "--data", dir)
