@@ -18,7 +18,7 @@ const BackupTrailer = "Ctimesh-Backup-Status"
 
 func (s *Server) backupRoute() route {
 	return route{
-		method: http.MethodGet, path: PathBackup, auth: true,
+		method: http.MethodGet, path: PathBackup, auth: true, adminOnly: true,
 		summary:  "Stream a consistent online backup of the ledger (restore with ctinode restore)",
 		respType: "application/octet-stream",
 		handle: func(*http.Request) (any, error) {

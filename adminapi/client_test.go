@@ -54,6 +54,7 @@ func TestClientRoundTrip(t *testing.T) {
 	}
 	want := b.status
 	want.Groups = []string{}
+	want.Access = AccessAdmin
 	if st.UptimeS < 3500 {
 		t.Errorf("uptime %d", st.UptimeS)
 	}

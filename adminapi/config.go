@@ -36,6 +36,9 @@ type Config struct {
 	// Token is the bearer token every request but /healthz must present.
 	// Required, at least MinTokenLen characters; see NewToken.
 	Token string
+	// ReadOnlyToken, when set, is a second bearer token that may only GET:
+	// for observers and auditors. Same rules as Token; must differ from it.
+	ReadOnlyToken string
 	// AllowRemote permits a non-loopback Listen address. The token is then
 	// the only protection and travels in clear text: put a TLS proxy in
 	// front.
@@ -108,6 +111,16 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("%w: token shorter than %d characters", ErrConfig, MinTokenLen))
 	} else if strings.ContainsFunc(c.Token, func(r rune) bool { return r <= ' ' || r > '~' }) {
 		errs = append(errs, fmt.Errorf("%w: token must be printable ASCII without spaces", ErrConfig))
+	}
+	if c.ReadOnlyToken != "" {
+		if len(c.ReadOnlyToken) < MinTokenLen {
+			errs = append(errs, fmt.Errorf("%w: read-only token shorter than %d characters", ErrConfig, MinTokenLen))
+		} else if strings.ContainsFunc(c.ReadOnlyToken, func(r rune) bool { return r <= ' ' || r > '~' }) {
+			errs = append(errs, fmt.Errorf("%w: read-only token must be printable ASCII without spaces", ErrConfig))
+		}
+		if c.ReadOnlyToken == c.Token {
+			errs = append(errs, fmt.Errorf("%w: read-only token equals the admin token", ErrConfig))
+		}
 	}
 	for _, h := range c.AllowedHosts {
 		if h == "" || strings.ContainsAny(h, " /@") {

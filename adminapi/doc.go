@@ -18,9 +18,15 @@
 //     name or explicitly allowed (DNS rebinding), Origin/Referer/
 //     Sec-Fetch-Site are same-origin or absent (browsers on other sites),
 //     then the bearer token, compared in constant time, for every route but
-//     /healthz;
+//     /healthz and the dashboard's static files under /ui/;
+//   - a read-only token (Config.ReadOnlyToken, admin.readonly.token) may
+//     only GET; any other method is 403 whatever the route;
 //   - every response carries the security headers (nosniff, DENY framing,
-//     CSP default-src 'self', no referrer, no-store);
+//     a strict CSP without inline script, no referrer, no-store);
+//   - long polls and event streams end as soon as Close starts; the
+//     Backend's Events never blocks the node (a slow reader misses events);
+//   - the dashboard (ui/, embedded) holds no data: it logs in with a token
+//     kept in sessionStorage and calls the same API;
 //   - the server listens only on loopback unless Config.AllowRemote;
 //   - JSON field names are a fixed contract with the CLI and scripts:
 //     fields may be added, never renamed or removed.

@@ -27,6 +27,7 @@ type fakeBackend struct {
 	objects    ObjectsResponse
 	publish    PublishResult
 	revocation RevocationResult
+	trustFake
 
 	gotQuery ObjectQuery
 	gotBody  []byte
@@ -157,6 +158,7 @@ func sampleBackend() *fakeBackend {
 			Levels:  map[string]int{"green": 3},
 		},
 		revocation: RevocationResult{Serial: "17", PeerID: "12D3KooWPeer", Applied: true},
+		trustFake:  sampleTrust(),
 	}
 }
 

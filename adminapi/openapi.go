@@ -28,16 +28,12 @@ func buildOpenAPI(routes []route) ([]byte, error) {
 		if rt.query != nil {
 			var params []any
 			for _, p := range queryParams(rt.query) {
-				typ := "string"
-				if p.kind == reflect.Int {
-					typ = "integer"
-				}
 				params = append(params, map[string]any{
 					"name":        p.name,
 					"in":          "query",
 					"required":    false,
 					"description": p.doc,
-					"schema":      map[string]any{"type": typ},
+					"schema":      g.schema(p.t),
 				})
 			}
 			op["parameters"] = params
@@ -54,7 +50,12 @@ func buildOpenAPI(routes []route) ([]byte, error) {
 		ok := map[string]any{"description": "OK"}
 		switch {
 		case rt.resp != nil:
-			ok["content"] = map[string]any{"application/json": map[string]any{"schema": g.schema(rt.resp)}}
+			content := map[string]any{"application/json": map[string]any{"schema": g.schema(rt.resp)}}
+			if rt.sse != nil {
+				content["text/event-stream"] = map[string]any{"schema": map[string]any{
+					"type": "string", "description": "one event per message: id is seq, event is kind, data is the Event as JSON"}}
+			}
+			ok["content"] = content
 		case rt.respType != "":
 			ok["content"] = map[string]any{rt.respType: map[string]any{"schema": map[string]any{"type": "string"}}}
 		}

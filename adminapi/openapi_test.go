@@ -90,6 +90,10 @@ func TestOpenAPIListsExactlyTheRoutes(t *testing.T) {
 	for _, want := range []string{
 		"GET /api/v1/status", "GET /api/v1/peers", "GET /api/v1/objects", "POST /api/v1/objects",
 		"POST /api/v1/trust/revocations", "GET /api/v1/openapi.json", "GET /metrics", "GET /healthz",
+		"GET /api/v1/peers/pending", "POST /api/v1/trust/block", "POST /api/v1/trust/unblock", "POST /api/v1/trust/ceiling",
+		"GET /api/v1/trust/credentials", "GET /api/v1/trust/revocations", "GET /api/v1/trust/audit",
+		"GET /api/v1/trust/audit/verify", "GET /api/v1/feeds", "GET /api/v1/objects/versions", "GET /api/v1/decisions",
+		"GET /api/v1/events", "GET /api/v1/forks", "GET /ui/",
 	} {
 		if i := sort.SearchStrings(inTable, want); i == len(inTable) || inTable[i] != want {
 			t.Errorf("route %s missing", want)
@@ -131,6 +135,17 @@ func TestOpenAPISchemasMatchResponses(t *testing.T) {
 	check(request("POST", PathObjects, strings.NewReader("{}"), nil), "PublishResult")
 	check(request("POST", PathRevocations, strings.NewReader("{}"), nil), "RevocationResult")
 	check(request("GET", PathHealth, nil, nil), "Health")
+	check(request("GET", PathPending, nil, nil), "PendingResponse")
+	check(request("POST", PathBlock, strings.NewReader(`{"peer_id":"12D3KooWPeer"}`), nil), "ActionResult")
+	check(request("POST", PathCeiling, strings.NewReader(`{"peer_id":"12D3KooWPeer","level":"green"}`), nil), "ActionResult")
+	check(request("GET", PathCredentials, nil, nil), "CredentialsResponse")
+	check(request("GET", PathRevocations, nil, nil), "RevocationsResponse")
+	check(request("GET", PathFeeds, nil, nil), "FeedsResponse")
+	check(request("GET", PathVersions+"?id=indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f", nil, nil), "VersionsResponse")
+	check(request("GET", PathDecisions, nil, nil), "DecisionsResponse")
+	check(request("GET", PathEvents+"?wait=0", nil, nil), "EventsResponse")
+	check(request("GET", PathForks, nil, nil), "ForksResponse")
+	check(request("GET", PathAudit, nil, nil), "ErrorResponse")
 	check(request("GET", "/nope", nil, nil), "ErrorResponse")
 
 	// Required fields are the contract's always-present ones.

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
+	"unicode/utf8"
 
 	"github.com/ctimesh/ctimesh/envelope"
 	"github.com/ctimesh/ctimesh/stix"
@@ -66,6 +68,25 @@ func ParseObjectQuery(v url.Values) (ObjectQuery, error) {
 		}
 		q.Next = s
 	}
+	if s := v.Get("origin"); s != "" {
+		if err := checkPeerID("origin", s); err != nil {
+			return q, err
+		}
+		q.Origin = s
+	}
+	if s := v.Get("text"); s != "" {
+		if len(s) > maxText || !utf8.ValidString(s) {
+			return q, fmt.Errorf("%w: text: at most %d bytes of UTF-8", ErrInvalidInput, maxText)
+		}
+		q.Text = s
+	}
+	if s := v.Get("added_after"); s != "" {
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return q, fmt.Errorf("%w: added_after %q: want an RFC 3339 time", ErrInvalidInput, truncateQuoted(s))
+		}
+		q.AddedAfter = t.UTC()
+	}
 	return q, nil
 }
 
@@ -79,6 +100,11 @@ func (q ObjectQuery) Values() url.Values {
 		v.Set("limit", strconv.Itoa(q.Limit))
 	}
 	setNonEmpty(v, "next", q.Next)
+	setNonEmpty(v, "origin", q.Origin)
+	setNonEmpty(v, "text", q.Text)
+	if !q.AddedAfter.IsZero() {
+		v.Set("added_after", q.AddedAfter.UTC().Format(time.RFC3339Nano))
+	}
 	return v
 }
 
@@ -137,6 +163,7 @@ type queryParam struct {
 	name string
 	doc  string
 	kind reflect.Kind
+	t    reflect.Type
 }
 
 // queryParams lists the parameters a query struct declares; the parsers
@@ -146,7 +173,7 @@ func queryParams(t reflect.Type) []queryParam {
 	for i := range t.NumField() {
 		f := t.Field(i)
 		if name := f.Tag.Get("query"); name != "" {
-			out = append(out, queryParam{name: name, doc: f.Tag.Get("doc"), kind: f.Type.Kind()})
+			out = append(out, queryParam{name: name, doc: f.Tag.Get("doc"), kind: f.Type.Kind(), t: f.Type})
 		}
 	}
 	return out

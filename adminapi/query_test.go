@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ctimesh/ctimesh/stix"
 )
@@ -101,8 +102,11 @@ func TestParsePublishOptions(t *testing.T) {
 // The parsers and the OpenAPI document read parameter names from the same
 // struct tags; Values must use exactly those names too.
 func TestQueryParamsMatchValues(t *testing.T) {
-	full := ObjectQuery{ID: "a--b", Type: "t", TLP: "red", Limit: 1, Next: "n"}
+	full := ObjectQuery{ID: "a--b", Type: "t", TLP: "red", Limit: 1, Next: "n", Origin: "o", Text: "x", AddedAfter: time.Now()}
 	checkNames(t, reflect.TypeFor[ObjectQuery](), full.Values())
+	checkNames(t, reflect.TypeFor[DecisionQuery](), DecisionQuery{Peer: "p", Origin: "o", Object: "x", Entry: "e", Outcome: "sent", After: 1, Limit: 2}.Values())
+	checkNames(t, reflect.TypeFor[AuditQuery](), AuditQuery{After: 1, Limit: 2, Kind: "k", Peer: "p", Origin: "o", Entry: "e", Object: "x"}.Values())
+	checkNames(t, reflect.TypeFor[EventQuery](), EventQuery{Since: 1, Wait: 2, Limit: 3}.Values())
 	checkNames(t, reflect.TypeFor[PublishOptions](), PublishOptions{TLP: "red", Group: "g", To: "p1,p2", NoRegulated: true}.Values())
 }
 

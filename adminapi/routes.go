@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"strings"
 	"time"
 )
 
@@ -20,6 +21,21 @@ const (
 	PathOpenAPI     = "/api/v1/openapi.json"
 	PathMetrics     = "/metrics"
 	PathHealth      = "/healthz"
+
+	PathPending     = "/api/v1/peers/pending"
+	PathBlock       = "/api/v1/trust/block"
+	PathUnblock     = "/api/v1/trust/unblock"
+	PathCeiling     = "/api/v1/trust/ceiling"
+	PathCredentials = "/api/v1/trust/credentials"
+	PathAudit       = "/api/v1/trust/audit"
+	PathAuditVerify = "/api/v1/trust/audit/verify"
+	PathFeeds       = "/api/v1/feeds"
+	PathVersions    = "/api/v1/objects/versions"
+	PathDecisions   = "/api/v1/decisions"
+	PathEvents      = "/api/v1/events"
+	PathForks       = "/api/v1/forks"
+	// PathUI is the dashboard: every path under it serves an embedded file.
+	PathUI = "/ui/"
 )
 
 // maxRevocationBytes bounds a revocation body: a signed revocation is a few
@@ -34,6 +50,9 @@ type route struct {
 	summary string
 	// auth requires the bearer token.
 	auth bool
+	// adminOnly refuses the read-only token even on GET (backups hold
+	// every object and epoch key).
+	adminOnly bool
 	// query is a struct type whose `query` tags declare the parameters.
 	query reflect.Type
 	// body, when set, declares and bounds the request body.
@@ -46,6 +65,10 @@ type route struct {
 	// over the response instead (metrics).
 	handle func(r *http.Request) (any, error)
 	serve  http.Handler
+	// sse, when set, serves requests that accept text/event-stream.
+	sse http.HandlerFunc
+	// prefix makes the route answer every path under path.
+	prefix bool
 }
 
 type bodySpec struct {
@@ -120,7 +143,116 @@ func (s *Server) routeTable() []route {
 			resp:    reflect.TypeFor[Health](),
 			handle:  getHealth,
 		},
+		{
+			method: http.MethodGet, path: PathPending, auth: true,
+			summary: "Peers refused for want of a usable credential, and why",
+			resp:    reflect.TypeFor[PendingResponse](),
+			handle:  s.getPending,
+		},
+		{
+			method: http.MethodPost, path: PathBlock, auth: true,
+			summary: "Block a peer locally: it receives nothing and its connections are refused",
+			body:    actionBody[BlockRequest]("the peer to block and why"),
+			resp:    reflect.TypeFor[ActionResult](),
+			handle:  s.postBlock,
+		},
+		{
+			method: http.MethodPost, path: PathUnblock, auth: true,
+			summary: "Lift a local block",
+			body:    actionBody[UnblockRequest]("the peer to unblock"),
+			resp:    reflect.TypeFor[ActionResult](),
+			handle:  s.postUnblock,
+		},
+		{
+			method: http.MethodPost, path: PathCeiling, auth: true,
+			summary: "Set or clear a local TLP ceiling for a peer (only ever narrows its credential)",
+			body:    actionBody[CeilingRequest]("the peer and its new local ceiling (\"none\" clears it)"),
+			resp:    reflect.TypeFor[ActionResult](),
+			handle:  s.postCeiling,
+		},
+		{
+			method: http.MethodGet, path: PathCredentials, auth: true,
+			summary: "Credentials the node holds, its own included",
+			resp:    reflect.TypeFor[CredentialsResponse](),
+			handle:  s.getCredentials,
+		},
+		{
+			method: http.MethodGet, path: PathRevocations, auth: true,
+			summary: "Revocations the node holds, oldest first",
+			resp:    reflect.TypeFor[RevocationsResponse](),
+			handle:  s.getRevocations,
+		},
+		{
+			method: http.MethodGet, path: PathAudit, auth: true,
+			summary: "Records of the hash-chained audit log",
+			query:   reflect.TypeFor[AuditQuery](),
+			resp:    reflect.TypeFor[AuditResponse](),
+			handle:  s.getAudit,
+		},
+		{
+			method: http.MethodGet, path: PathAuditVerify, auth: true,
+			summary: "Verify the audit log's hash chain",
+			resp:    reflect.TypeFor[AuditVerifyResult](),
+			handle:  s.getAuditVerify,
+		},
+		{
+			method: http.MethodGet, path: PathFeeds, auth: true,
+			summary: "Every origin feed held, with its head and gaps",
+			resp:    reflect.TypeFor[FeedsResponse](),
+			handle:  s.getFeeds,
+		},
+		{
+			method: http.MethodGet, path: PathVersions, auth: true,
+			summary: "Every version of one object, with provenance and signature status",
+			query:   reflect.TypeFor[VersionsQuery](),
+			resp:    reflect.TypeFor[VersionsResponse](),
+			handle:  s.getVersions,
+		},
+		{
+			method: http.MethodGet, path: PathDecisions, auth: true,
+			summary: "Recent accept/reject/ignore/withhold/sent decisions with their reasons",
+			query:   reflect.TypeFor[DecisionQuery](),
+			resp:    reflect.TypeFor[DecisionsResponse](),
+			handle:  s.getDecisions,
+		},
+		{
+			method: http.MethodGet, path: PathEvents, auth: true,
+			summary: "Event stream: long-poll JSON, or server-sent events with Accept: text/event-stream",
+			query:   reflect.TypeFor[EventQuery](),
+			resp:    reflect.TypeFor[EventsResponse](),
+			handle:  s.getEvents,
+			sse:     s.streamEvents,
+		},
+		{
+			method: http.MethodGet, path: PathForks, auth: true,
+			summary: "Evidence of origins that signed two entries for one feed sequence",
+			resp:    reflect.TypeFor[ForksResponse](),
+			handle:  s.getForks,
+		},
+		{
+			method: http.MethodGet, path: PathUI, auth: false, prefix: true,
+			summary:  "The web dashboard: embedded static files, no data (the page logs in with the token)",
+			respType: "text/html",
+			handle:   uiMissing,
+			serve:    uiHandler(),
+		},
 	}
+}
+
+func actionBody[T any](doc string) *bodySpec {
+	return &bodySpec{doc: doc, t: reflect.TypeFor[T](), max: maxActionBytes}
+}
+
+// prefixRoutes returns the prefix routes path falls under.
+func (s *Server) prefixRoutes(path string) []*route {
+	var out []*route
+	for i := range s.routes {
+		rt := &s.routes[i]
+		if rt.prefix && strings.HasPrefix(path, rt.path) {
+			out = append(out, rt)
+		}
+	}
+	return out
 }
 
 func (s *Server) getStatus(r *http.Request) (any, error) {
@@ -129,6 +261,7 @@ func (s *Server) getStatus(r *http.Request) (any, error) {
 		return nil, err
 	}
 	st.normalize()
+	st.Access = AccessFrom(r.Context())
 	if st.UptimeS == 0 && !st.StartedAt.IsZero() {
 		st.UptimeS = int64(time.Since(st.StartedAt) / time.Second)
 	}

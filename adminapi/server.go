@@ -33,6 +33,34 @@ type Backend interface {
 	// AddRevocation gets the raw body: a signed revocation.
 	AddRevocation(ctx context.Context, raw []byte) (RevocationResult, error)
 	Retracter
+
+	// Pending lists peers refused for want of a usable credential.
+	Pending(ctx context.Context) ([]PendingPeer, error)
+	// Credentials and Revocations list what the trust module holds.
+	Credentials(ctx context.Context) ([]CredentialInfo, error)
+	Revocations(ctx context.Context) ([]RevocationInfo, error)
+	// Block, Unblock and SetCeiling change local overrides; they get a
+	// decoded body whose PeerID is not yet decoded (wrap ErrInvalidInput
+	// when it is not a peer id) and return the peer as it now stands.
+	Block(ctx context.Context, req BlockRequest) (ActionResult, error)
+	Unblock(ctx context.Context, req UnblockRequest) (ActionResult, error)
+	SetCeiling(ctx context.Context, req CeilingRequest) (ActionResult, error)
+	// Feeds lists the head of every origin feed held.
+	Feeds(ctx context.Context) ([]FeedInfo, error)
+	// Versions returns every version of one object with its provenance;
+	// ErrNotFound when none is held.
+	Versions(ctx context.Context, id string) (VersionsResponse, error)
+	// Decisions gets a validated query with Limit in [1, MaxPageLimit].
+	Decisions(ctx context.Context, q DecisionQuery) (DecisionsResponse, error)
+	// Events returns the events after q.Since, waiting up to q.Wait
+	// seconds (or until ctx ends) for one when there is none yet. It must
+	// never block the node: a slow reader only misses events (Missed).
+	Events(ctx context.Context, q EventQuery) (EventsResponse, error)
+	// Audit and VerifyAudit read the hash-chained audit log.
+	Audit(ctx context.Context, q AuditQuery) (AuditResponse, error)
+	VerifyAudit(ctx context.Context) (AuditVerifyResult, error)
+	// Forks lists evidence of origins that signed conflicting entries.
+	Forks(ctx context.Context) ([]Fork, error)
 }
 
 // Server is the admin API: an http.Handler with its own listener.
@@ -44,6 +72,8 @@ type Server struct {
 	b        Backend
 	log      *slog.Logger
 	token    [sha256.Size]byte // hash, so the comparison's length is fixed
+	roToken  [sha256.Size]byte // hash of the read-only token, if hasRO
+	hasRO    bool
 	routes   []route
 	byPath   map[string][]*route
 	openapi  []byte
@@ -52,6 +82,10 @@ type Server struct {
 	// shutdown has given up waiting.
 	ctx    context.Context
 	cancel context.CancelFunc
+	// closing is cancelled as soon as Close starts, so long polls and
+	// event streams end at once instead of holding up shutdown.
+	closing     context.Context
+	stopClosing context.CancelFunc
 
 	mu      sync.Mutex
 	srv     *http.Server
@@ -77,7 +111,11 @@ func New(cfg Config, b Backend) (*Server, error) {
 		token:  sha256.Sum256([]byte(cfg.Token)),
 		byPath: map[string][]*route{},
 	}
+	if cfg.ReadOnlyToken != "" {
+		s.roToken, s.hasRO = sha256.Sum256([]byte(cfg.ReadOnlyToken)), true
+	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.closing, s.stopClosing = context.WithCancel(context.Background())
 	s.routes = s.routeTable()
 	for i := range s.routes {
 		rt := &s.routes[i]
@@ -145,6 +183,7 @@ func (s *Server) Start() (net.Addr, error) {
 func (s *Server) Close() error {
 	s.closeMu.Lock()
 	defer s.closeMu.Unlock()
+	s.stopClosing()
 	s.mu.Lock()
 	already := s.closed
 	s.closed = true
@@ -213,11 +252,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if rt.auth {
-		if err := s.authenticate(r); err != nil {
+		access, err := s.authenticate(r)
+		if err != nil {
 			sw.Header().Set("WWW-Authenticate", "Bearer")
 			s.writeError(sw, r, err)
 			return
 		}
+		if access == AccessReadOnly && (rt.method != http.MethodGet || rt.adminOnly) {
+			s.writeError(sw, r, &APIError{http.StatusForbidden, CodeForbidden,
+				"read-only token: " + rt.method + " " + rt.path + " needs the admin token"})
+			return
+		}
+		r = r.WithContext(context.WithValue(r.Context(), accessKey{}, access))
+	}
+	if rt.sse != nil && acceptsEventStream(r) {
+		rt.sse(sw, r)
+		return
 	}
 	if rt.serve != nil {
 		rt.serve.ServeHTTP(sw, r)
@@ -243,6 +293,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // known, allow lists the path's methods.
 func (s *Server) lookup(method, path string) (rt *route, allow string) {
 	rs := s.byPath[path]
+	if rs == nil {
+		rs = s.prefixRoutes(path)
+	}
 	var methods []string
 	for _, r := range rs {
 		if r.method == method {
@@ -254,21 +307,44 @@ func (s *Server) lookup(method, path string) (rt *route, allow string) {
 	return nil, strings.Join(methods, ", ")
 }
 
-// authenticate checks the bearer token in constant time.
-func (s *Server) authenticate(r *http.Request) error {
+// Access levels a token grants.
+const (
+	AccessAdmin    = "admin"
+	AccessReadOnly = "read-only"
+)
+
+type accessKey struct{}
+
+// AccessFrom returns the access the request's token granted: AccessAdmin,
+// AccessReadOnly, or "" on a route without authentication.
+func AccessFrom(ctx context.Context) string {
+	a, _ := ctx.Value(accessKey{}).(string)
+	return a
+}
+
+// authenticate checks the bearer token in constant time against the admin
+// token and, if configured, the read-only token.
+func (s *Server) authenticate(r *http.Request) (string, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return &APIError{http.StatusUnauthorized, CodeUnauthorized, "missing bearer token (Authorization: Bearer <token from admin.token>)"}
+		return "", &APIError{http.StatusUnauthorized, CodeUnauthorized, "missing bearer token (Authorization: Bearer <token from admin.token>)"}
 	}
 	scheme, tok, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return &APIError{http.StatusUnauthorized, CodeUnauthorized, "authorization is not a bearer token"}
+		return "", &APIError{http.StatusUnauthorized, CodeUnauthorized, "authorization is not a bearer token"}
 	}
 	sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-	if subtle.ConstantTimeCompare(sum[:], s.token[:]) != 1 {
-		return &APIError{http.StatusUnauthorized, CodeUnauthorized, "invalid bearer token"}
+	// Both comparisons always run, so timing says nothing about which
+	// token, if any, was close.
+	admin := subtle.ConstantTimeCompare(sum[:], s.token[:])
+	ro := subtle.ConstantTimeCompare(sum[:], s.roToken[:])
+	switch {
+	case admin == 1:
+		return AccessAdmin, nil
+	case ro == 1 && s.hasRO:
+		return AccessReadOnly, nil
 	}
-	return nil
+	return "", &APIError{http.StatusUnauthorized, CodeUnauthorized, "invalid bearer token"}
 }
 
 // hostAllowed refuses any Host that is not a loopback name or address or
@@ -322,10 +398,15 @@ func sameOrigin(raw, host string) bool {
 	return strings.EqualFold(u.Host, host)
 }
 
+// contentSecurityPolicy allows only the dashboard's own files: no inline
+// script or style, no other origin, no framing, no plugins.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
 func setSecurityHeaders(h http.Header) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Content-Security-Policy", "default-src 'self'")
+	h.Set("Content-Security-Policy", contentSecurityPolicy)
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cache-Control", "no-store")
 }

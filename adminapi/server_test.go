@@ -331,7 +331,7 @@ func TestSecurityHeaders(t *testing.T) {
 	want := map[string]string{
 		"X-Content-Type-Options":  "nosniff",
 		"X-Frame-Options":         "DENY",
-		"Content-Security-Policy": "default-src 'self'",
+		"Content-Security-Policy": contentSecurityPolicy,
 		"Referrer-Policy":         "no-referrer",
 		"Cache-Control":           "no-store",
 	}
@@ -367,7 +367,10 @@ func TestNotFoundAndMethod(t *testing.T) {
 		{"DELETE", PathStatus, "GET"},
 		{"POST", PathStatus, "GET"},
 		{"PUT", PathObjects, "GET, POST"},
-		{"GET", PathRevocations, "POST"},
+		{"PUT", PathRevocations, "GET, POST"},
+		{"GET", PathBlock, "POST"},
+		{"POST", PathEvents, "GET"},
+		{"POST", PathUI, "GET"},
 		{"OPTIONS", PathObjects, "GET, POST"},
 		{"POST", PathHealth, "GET"},
 	} {

@@ -40,6 +40,19 @@ type Status struct {
 	StartedAt          time.Time `json:"started_at,omitzero"`
 	// UptimeS is filled in by the server from StartedAt when zero.
 	UptimeS int64 `json:"uptime_s"`
+	// KnownPeers counts peers the trust module knows, PendingPeers those
+	// refused for want of a usable credential; Feeds the origin feeds held.
+	KnownPeers   int `json:"known_peers"`
+	PendingPeers int `json:"pending_peers"`
+	Feeds        int `json:"feeds"`
+	// ObjectsByLevel splits Objects by TLP level.
+	ObjectsByLevel map[string]int `json:"objects_by_level,omitempty"`
+	// KeyEpochs are the current encryption epochs of the node's AMBER and
+	// group feeds (empty until encryption is wired).
+	KeyEpochs []KeyEpoch `json:"key_epochs,omitempty"`
+	// Access is the caller's access, filled in by the server: "admin" or
+	// "read-only".
+	Access string `json:"access,omitempty"`
 }
 
 // PeersResponse is the body of GET /api/v1/peers.
@@ -75,6 +88,19 @@ type Peer struct {
 	// empty when none.
 	LocalCeiling string `json:"local_ceiling,omitempty"`
 	Blocked      bool   `json:"blocked,omitempty"`
+	// The rest of the trust explanation: the credential's issuer (hex
+	// authority key), start of validity, the operator's block reason, why
+	// the last handshake failed, when the peer was first and last seen,
+	// and what was exchanged with it.
+	Issuer       string     `json:"issuer,omitempty"`
+	TeamIdentity string     `json:"team_identity,omitempty"`
+	Regulated    bool       `json:"regulated,omitempty"`
+	NotBefore    time.Time  `json:"not_before,omitzero"`
+	BlockReason  string     `json:"block_reason,omitempty"`
+	LastRefusal  string     `json:"last_refusal,omitempty"`
+	FirstSeen    time.Time  `json:"first_seen,omitzero"`
+	LastSeen     time.Time  `json:"last_seen,omitzero"`
+	Counts       PeerCounts `json:"counts"`
 }
 
 // ObjectsResponse is the body of GET /api/v1/objects. Next is an opaque
@@ -100,6 +126,12 @@ type ObjectItem struct {
 	ID       string          `json:"id,omitempty"`
 	Added    time.Time       `json:"added,omitzero"`
 	Modified time.Time       `json:"modified,omitzero"`
+	// Name is the object's name, when it has one.
+	Name      string `json:"name,omitempty"`
+	Revoked   bool   `json:"revoked,omitempty"`
+	Retracted bool   `json:"retracted,omitempty"`
+	// Provenance is set by GET /api/v1/objects/versions.
+	Provenance *Provenance `json:"provenance,omitempty"`
 }
 
 // ObjectQuery selects objects for GET /api/v1/objects. Each field comes
@@ -110,6 +142,10 @@ type ObjectQuery struct {
 	TLP   string `query:"tlp" doc:"a TLP level: only objects at that level"`
 	Limit int    `query:"limit" doc:"page size, default 100, at most 1000"`
 	Next  string `query:"next" doc:"cursor from the previous page's next"`
+	// Origin, Text and AddedAfter narrow further.
+	Origin     string    `query:"origin" doc:"a peer id: only objects that node published"`
+	Text       string    `query:"text" doc:"only objects whose name or description contains this text (case-insensitive)"`
+	AddedAfter time.Time `query:"added_after" doc:"RFC 3339 time: only objects added to this node's ledger after it"`
 }
 
 // PublishOptions are the query parameters of POST /api/v1/objects.

@@ -45,7 +45,7 @@ func (b backend) Status(ctx context.Context) (adminapi.Status, error) {
 		return adminapi.Status{}, err
 	}
 	c := n.id.cred
-	return adminapi.Status{
+	out := adminapi.Status{
 		PeerID:             n.id.id.String(),
 		Team:               c.Team,
 		FederationID:       n.id.fed.ID().String(),
@@ -63,7 +63,10 @@ func (b backend) Status(ctx context.Context) (adminapi.Status, error) {
 		CredentialNotAfter: c.NotAfter,
 		StartedAt:          n.started,
 		UptimeS:            int64(n.now().Sub(n.started) / time.Second),
-	}, nil
+	}
+	n.obs.fillStatus(&out)
+	out.KeyEpochs = n.keyEpochs()
+	return out, nil
 }
 
 func (b backend) Peers(ctx context.Context) ([]adminapi.Peer, error) {
@@ -99,6 +102,7 @@ func (b backend) Peers(ctx context.Context) ([]adminapi.Peer, error) {
 				p.Addrs = append(p.Addrs, conn.RemoteMultiaddr().String())
 			}
 		}
+		n.obs.explain(&p, s)
 		out = append(out, p)
 	}
 	return out, nil
@@ -121,6 +125,12 @@ func (b backend) Objects(ctx context.Context, q adminapi.ObjectQuery) (adminapi.
 		}
 		lq.Levels = []stix.Level{l}
 	}
+	if err := objectQuery(&lq, q); err != nil {
+		return adminapi.ObjectsResponse{}, err
+	}
+	if q.Text != "" {
+		return b.searchObjects(lq, q)
+	}
 	page, err := b.n.store.Objects(lq)
 	if err != nil {
 		if errors.Is(err, ledger.ErrBadCursor) {
@@ -135,17 +145,7 @@ func (b backend) Objects(ctx context.Context, q adminapi.ObjectQuery) (adminapi.
 		resp.Next = page.Next
 	}
 	for _, r := range page.Records {
-		resp.Objects = append(resp.Objects, adminapi.ObjectItem{
-			TLP:      r.Level.String(),
-			Origin:   r.Origin.String(),
-			EntryID:  r.EntryID.String(),
-			Object:   r.Raw,
-			Group:    r.Group,
-			Type:     r.Type,
-			ID:       r.ID,
-			Added:    r.Added,
-			Modified: r.Modified,
-		})
+		resp.Objects = append(resp.Objects, objectItem(r))
 	}
 	return resp, nil
 }

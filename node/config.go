@@ -49,6 +49,8 @@ type Config struct {
 	// random peers and fetches what it misses (jittered ±25 %); it also
 	// syncs with every peer on connect. Default: 30s.
 	SyncInterval time.Duration `yaml:"sync_interval"`
+	// Observe sizes the decision log and event stream (config_admin.go).
+	Observe ObserveConfig `yaml:"observe"`
 }
 
 // LogConfig selects log level and format.
@@ -125,6 +127,7 @@ func (c *Config) Validate() error {
 	if c.Ledger.MemTableMB < 0 || c.Ledger.BlockCacheMB < 0 || c.Ledger.IndexCacheMB < 0 {
 		errs = append(errs, fmt.Errorf("%w: ledger: sizes must not be negative", ErrConfig))
 	}
+	errs = append(errs, c.Observe.validate()...)
 	return errors.Join(errs...)
 }
 

@@ -13,6 +13,13 @@
 //   - receive: entries gossip validated are appended to the ledger;
 //     credential and revocation entries are verified and applied to trust.
 //
+// observe.go keeps what the operator asks about, in bounded memory: a ring
+// of recent decisions (accept/reject/ignore from gossip validation,
+// sent/withhold for own entries per known peer), an event hub (trust
+// changes, objects in, publishes, connects) with sequence numbers that
+// readers follow by position, and per-peer counts. Its hooks on the data
+// path take short locks and never block.
+//
 // Invariants: own feed sequences are assigned under one mutex so they never
 // gap or fork; an entry is durable before any peer can see it; nothing the
 // local configuration says can widen what a credential allows.

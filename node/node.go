@@ -47,6 +47,7 @@ type Node struct {
 	auditLog *trust.Audit
 	reg      *prometheus.Registry
 	metrics  *metrics
+	obs      *observer // decisions, events and counts for the operator (observe.go)
 
 	// Set by Start.
 	host      host.Host
@@ -117,6 +118,7 @@ func New(cfg Config, opts Options) (*Node, error) {
 		reg:   prometheus.NewRegistry(),
 	}
 	n.metrics = newMetrics(n.reg)
+	n.obs = newObserver(n)
 	fail := func(err error) (*Node, error) {
 		if n.auditLog != nil {
 			n.auditLog.Close()
@@ -235,13 +237,19 @@ func (n *Node) Start() error {
 		n.Close()
 		return err
 	}
+	roToken, err := n.readOnlyToken()
+	if err != nil {
+		n.Close()
+		return err
+	}
 	admin, err := adminapi.New(adminapi.Config{
-		Listen:       n.cfg.Admin,
-		Token:        token,
-		MaxBodyBytes: n.cfg.MaxPublishBytes,
-		Metrics:      promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}),
-		Backup:       backupHandler{n},
-		Logger:       n.log.With("component", "adminapi"),
+		Listen:        n.cfg.Admin,
+		Token:         token,
+		ReadOnlyToken: roToken,
+		MaxBodyBytes:  n.cfg.MaxPublishBytes,
+		Metrics:       promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}),
+		Backup:        backupHandler{n},
+		Logger:        n.log.With("component", "adminapi"),
 	}, backend{n: n})
 	if err != nil {
 		n.Close()
@@ -259,9 +267,10 @@ func (n *Node) Start() error {
 		return err
 	}
 
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go n.dialLoop()
 	go n.trustLoop()
+	go n.obs.loop()
 	n.log.Info("node started", "team", n.Team(), "addrs", n.ListenAddrs(), "admin", addr.String())
 	return nil
 }

@@ -139,6 +139,8 @@ func (n *Node) Publish(ctx context.Context, data []byte, o PublishOptions) (Publ
 
 	res.Levels = map[stix.Level]int{}
 	var entries []*envelope.Entry
+	// Sealed payloads cannot be read back: keep each entry's object ids.
+	idsOf := map[envelope.ID][]string{}
 	n.pubMu.Lock()
 	for _, f := range feeds {
 		group := byFeed[f]
@@ -162,11 +164,17 @@ func (n *Node) Publish(ctx context.Context, data []byte, o PublishOptions) (Publ
 		}
 		off := 0
 		for _, b := range batches {
-			e, err := n.appendOwn(f, envelope.KindObjects, envelope.EncodeList(b), group[off:off+len(b)], nil, ek)
+			objsOf := group[off : off+len(b)]
+			e, err := n.appendOwn(f, envelope.KindObjects, envelope.EncodeList(b), objsOf, nil, ek)
 			if err != nil {
 				n.pubMu.Unlock()
 				return res, err
 			}
+			ids := make([]string, len(objsOf))
+			for i, o := range objsOf {
+				ids[i] = o.ID
+			}
+			idsOf[e.ID()] = ids
 			off += len(b)
 			entries = append(entries, e)
 			res.Entries = append(res.Entries, PublishedEntry{ID: e.ID(), Feed: f, Seq: e.Seq, Objects: len(b)})
@@ -193,6 +201,7 @@ func (n *Node) Publish(ctx context.Context, data []byte, o PublishOptions) (Publ
 		res.Recipients = n.deliverRed(ctx, o.To, red)
 	}
 	n.metrics.published.Add(float64(res.Objects))
+	n.obs.published(entries, idsOf)
 	return res, nil
 }
 
@@ -372,6 +381,7 @@ func (n *Node) handleEntry(ctx context.Context, e *envelope.Entry, objs []*stix.
 	}
 	n.metrics.entriesIn.WithLabelValues(e.Feed.Level.String(), e.Kind.String()).Inc()
 	n.metrics.objectsIn.WithLabelValues(e.Feed.Level.String()).Add(float64(len(objs)))
+	n.obs.received(e, objs, from)
 	switch e.Kind {
 	case envelope.KindKeys:
 		n.acceptKeys(e)
@@ -403,6 +413,7 @@ func (n *Node) observe(d gossip.Decision) {
 		actor = trust.AuditActorDirect
 	}
 	n.auditDecision(d, actor)
+	n.obs.gossipDecision(d)
 	if d.Outcome != "accept" {
 		n.log.Debug("gossip decision", "outcome", d.Outcome, "reason", d.Reason, "from", d.From, "origin", d.Origin, "topic", d.Topic)
 	}

@@ -121,7 +121,7 @@ func newPublishCmd() *cobra.Command {
 }
 
 func newObjectsCmd() *cobra.Command {
-	var dir, id, typ, tlp, next string
+	var dir, id, typ, tlp, next, origin, text, addedAfter string
 	var limit int
 	var asJSON bool
 	c := &cobra.Command{
@@ -130,7 +130,8 @@ func newObjectsCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			q := url.Values{}
-			for k, v := range map[string]string{"id": id, "type": typ, "tlp": tlp, "next": next} {
+			for k, v := range map[string]string{"id": id, "type": typ, "tlp": tlp, "next": next,
+				"origin": origin, "text": text, "added_after": addedAfter} {
 				if v != "" {
 					q.Set(k, v)
 				}
@@ -169,6 +170,9 @@ func newObjectsCmd() *cobra.Command {
 	c.Flags().StringVar(&tlp, "tlp", "", "TLP level")
 	c.Flags().IntVar(&limit, "limit", 0, "page size")
 	c.Flags().StringVar(&next, "next", "", "page token from a previous call")
+	c.Flags().StringVar(&origin, "origin", "", "publishing node's peer id")
+	c.Flags().StringVar(&text, "text", "", "text in the name or description")
+	c.Flags().StringVar(&addedAfter, "added-after", "", "RFC 3339 time: only objects added after it")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the admin API's JSON")
 	must(c.MarkFlagRequired("data"))
 	return c
@@ -266,6 +270,7 @@ func newTrustCmd() *cobra.Command {
 	revoke.Flags().StringVar(&dir, "data", "", "node data directory")
 	must(revoke.MarkFlagRequired("data"))
 	c.AddCommand(revoke)
+	addTrustCommands(c)
 	return c
 }
 

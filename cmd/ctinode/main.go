@@ -77,6 +77,7 @@ func newRoot() *cobra.Command {
 		newFederationCmd(),
 		newCredentialCmd(),
 		newVersionCmd(),
+		newDecisionsCmd(), newFeedsCmd(), newEventsCmd(), newForksCmd(), newVersionsCmd(), newImportCmd(),
 	)
 	return root
 }
