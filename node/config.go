@@ -47,7 +47,7 @@ type Config struct {
 	MaxPublishBytes int64 `yaml:"max_publish_bytes"`
 	// SyncInterval is how often the node compares feed heads with a few
 	// random peers and fetches what it misses (jittered ±25 %); it also
-	// syncs with every peer on connect. Default: 30s.
+	// syncs with every peer on connect. Default: 10s.
 	SyncInterval time.Duration `yaml:"sync_interval"`
 	// Observe sizes the decision log and event stream (config_admin.go).
 	Observe ObserveConfig `yaml:"observe"`
@@ -78,7 +78,7 @@ func DefaultConfig(dir string) Config {
 		HandshakeTimeout:  5 * time.Second,
 		ReconnectInterval: 10 * time.Second,
 		MaxPublishBytes:   64 << 20,
-		SyncInterval:      30 * time.Second,
+		SyncInterval:      10 * time.Second,
 	}
 }
 

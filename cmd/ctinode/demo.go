@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -23,7 +24,7 @@ import (
 
 func newDemoCmd() *cobra.Command {
 	var keep bool
-	var dir string
+	var dir, logLevel string
 	c := &cobra.Command{
 		Use:   "demo",
 		Short: "Run a small local federation and show the sharing rules at work",
@@ -43,10 +44,19 @@ indicators, and prints who received what and why. It uses the same code as
 					defer os.RemoveAll(d)
 				}
 			}
-			return runDemo(cmd.Context(), cmd.OutOrStdout(), dir)
+			var log *slog.Logger
+			if logLevel != "" {
+				var lvl slog.Level
+				if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
+					return usageError("--log-level: %q (want debug, info, warn or error)", logLevel)
+				}
+				log = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: lvl}))
+			}
+			return runDemo(cmd.Context(), cmd.OutOrStdout(), dir, log)
 		},
 	}
 	c.Flags().BoolVar(&keep, "keep", false, "keep the demo's data directories")
+	c.Flags().StringVar(&logLevel, "log-level", "", "write the nodes' logs to stderr at this level (debug, info, warn, error)")
 	c.Flags().StringVar(&dir, "dir", "", "directory for the demo federation (default: a temporary one)")
 	return c
 }
@@ -59,7 +69,7 @@ type demoObject struct {
 	level stix.Level
 }
 
-func runDemo(ctx context.Context, w io.Writer, dir string) error {
+func runDemo(ctx context.Context, w io.Writer, dir string, log *slog.Logger) error {
 	specs := []meshtest.Spec{
 		{Team: "CERT-A", Status: trust.StatusAccredited, Role: trust.RoleMember, MaxTLP: stix.AmberStrict, Groups: []string{"sector:energy"}},
 		{Team: "CERT-B", Status: trust.StatusCertified, Role: trust.RoleMember, MaxTLP: stix.Amber, Groups: []string{"sector:energy"}},
@@ -67,7 +77,7 @@ func runDemo(ctx context.Context, w io.Writer, dir string) error {
 		{Team: "Regulator", Status: trust.StatusListed, Role: trust.RoleObserver, MaxTLP: stix.Green, Regulated: true},
 	}
 	fmt.Fprintf(w, "ctimesh demo: a federation of %d nodes on loopback in %s\n\n", len(specs), dir)
-	m, err := meshtest.Start(dir, specs, meshtest.Options{FederationName: "demo-federation"})
+	m, err := meshtest.Start(dir, specs, meshtest.Options{FederationName: "demo-federation", Logger: log})
 	if err != nil {
 		return err
 	}
@@ -133,7 +143,7 @@ func runDemo(ctx context.Context, w io.Writer, dir string) error {
 
 	// Wait until every eligible node holds every object, then give the
 	// ineligible ones time to (wrongly) receive something.
-	waitCtx, cancel2 := context.WithTimeout(ctx, 30*time.Second)
+	waitCtx, cancel2 := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel2()
 	err = meshtest.Poll(waitCtx, func() error {
 		for _, o := range objs {
