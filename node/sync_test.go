@@ -90,3 +90,64 @@ func TestLostGossipIsRepaired(t *testing.T) {
 	t.Logf("amber unregulated: %s", id)
 	waitHeld(t, []*meshtest.Node{b}, ids...)
 }
+
+// TestPartitionHeals: two halves of a federation publish while every link
+// between them is cut (each node blocks the other half), then converge
+// once the links are restored.
+func TestPartitionHeals(t *testing.T) {
+	m := meshtest.New(t,
+		member("CERT-A", trust.StatusAccredited, stix.Amber),
+		member("CERT-B", trust.StatusAccredited, stix.Amber),
+		member("CERT-C", trust.StatusAccredited, stix.Amber),
+		member("CERT-D", trust.StatusAccredited, stix.Amber),
+	)
+	left, right := m.Nodes[:2], m.Nodes[2:]
+	cut := func(block bool) {
+		t.Helper()
+		for _, x := range left {
+			for _, y := range right {
+				for _, pair := range [][2]*meshtest.Node{{x, y}, {y, x}} {
+					var err error
+					if block {
+						err = pair[0].Block(pair[1].PeerID(), "partition test")
+					} else {
+						err = pair[0].Unblock(pair[1].PeerID())
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}
+	}
+	cut(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := meshtest.Poll(ctx, func() error {
+		for _, x := range left {
+			for _, y := range right {
+				if x.Verified(y.PeerID()) || y.Verified(x.PeerID()) {
+					return fmt.Errorf("%s and %s still connected", x.Spec.Name, y.Spec.Name)
+				}
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	lb, lids := bundleOf(t, 300, stix.Green)
+	publish(t, left[0], lb, node.PublishOptions{})
+	la, laids := bundleOf(t, 50, stix.Amber)
+	publish(t, left[0], la, node.PublishOptions{})
+	rb, rids := bundleOf(t, 300, stix.Green)
+	publish(t, right[1], rb, node.PublishOptions{})
+	waitHeld(t, left[1:], append(lids, laids...)...)
+	waitHeld(t, right[:1], rids...)
+	assertNeverHeld(t, right, lids[:5]...)
+	assertNeverHeld(t, left, rids[:5]...)
+
+	cut(false)
+	all := append(append(append([]string{}, lids...), laids...), rids...)
+	waitHeld(t, m.Nodes, all...)
+}

@@ -220,3 +220,75 @@ func TestProcessBackupRestore(t *testing.T) {
 		t.Fatalf("restore of a non-backup succeeded: %s", r)
 	}
 }
+
+// TestProcessCatchUpAndKillDuringSync: B is stopped while A publishes
+// 10,000 objects; B restarts, is killed with SIGKILL in the middle of
+// catching up, restarts again, and ends up with every object.
+func TestProcessCatchUpAndKillDuringSync(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real node processes")
+	}
+	root := t.TempDir()
+	fedFile, authKey := newFederation(t, root)
+	a := newTeamNode(t, root, fedFile, authKey, "A", "accredited", "member", "amber")
+	b := newTeamNode(t, root, fedFile, authKey, "B", "accredited", "member", "amber")
+	a.proc = startNode(t, a.name, a.dir)
+	var st status
+	if err := ctlJSON(t, &st, "status", "--data", a.dir, "--json"); err != nil {
+		t.Fatal(err)
+	}
+	aAddr := ""
+	for _, la := range st.ListenAddrs {
+		if strings.HasPrefix(la, "/ip4/127.0.0.1/") {
+			aAddr = la
+		}
+	}
+	b.proc = startNode(t, b.name, b.dir, aAddr)
+	b.proc.stop(t)
+
+	var want []string
+	for i := range 10 {
+		body, ids := syntheticBundle(i, 1000)
+		mustCtl(t, "publish", "--data", a.dir, writeFile(t, root, fmt.Sprintf("b%d.json", i), body))
+		want = append(want, ids...)
+	}
+
+	count := func() int {
+		var s status
+		if err := ctlJSON(t, &s, "status", "--data", b.dir, "--json"); err != nil {
+			return -1
+		}
+		return s.Objects
+	}
+	b.proc = startNode(t, b.name, b.dir, aAddr)
+	poll(t, 60*time.Second, "B starts catching up", func() error {
+		if n := count(); n <= 0 {
+			return fmt.Errorf("B holds %d objects", n)
+		}
+		return nil
+	})
+	if err := b.proc.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-b.proc.done
+	start := time.Now()
+	b.proc = startNode(t, b.name, b.dir, aAddr)
+	poll(t, 90*time.Second, "B holds all 10,000 objects", func() error {
+		if n := count(); n < len(want) {
+			return fmt.Errorf("B holds %d of %d", n, len(want))
+		}
+		return nil
+	})
+	t.Logf("B held all %d objects %s after its restart", len(want), time.Since(start).Round(time.Millisecond))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	got, err := allObjectIDs(ctx, b.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range want {
+		if !got[id] {
+			t.Fatalf("B misses %s", id)
+		}
+	}
+}
