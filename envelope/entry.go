@@ -201,6 +201,11 @@ type Entry struct {
 	Signature []byte
 
 	raw []byte // signed encoding, set by Sign and Decode
+	// id is the hash of raw, set with it: an entry's id is asked for many
+	// times (dedup, store, audit, operator views) and hashing a 256 KiB
+	// entry costs ~0.2 ms. It is written only where raw is, so reading it
+	// from several goroutines is as safe as reading raw.
+	id ID
 }
 
 // unsigned appends the canonical encoding of everything but the signature.
@@ -299,6 +304,7 @@ func (e *Entry) Sign(key crypto.PrivKey) error {
 	}
 	e.Signature = sig
 	e.raw = appendBytes(u, sig)
+	e.id = sha256.Sum256(e.raw)
 	return nil
 }
 
@@ -316,17 +322,17 @@ func (e *Entry) Encode() ([]byte, error) {
 			return nil, err
 		}
 		e.raw = appendBytes(e.unsigned(nil), e.Signature)
+		e.id = sha256.Sum256(e.raw)
 	}
 	return e.raw, nil
 }
 
 // ID is the hash of the signed encoding; the zero hash for an unsigned entry.
 func (e *Entry) ID() ID {
-	b, err := e.Encode()
-	if err != nil {
+	if _, err := e.Encode(); err != nil {
 		return ID{}
 	}
-	return sha256.Sum256(b)
+	return e.id
 }
 
 // Verify checks the signature against the public key embedded in the origin
@@ -388,6 +394,7 @@ func Decode(b []byte) (*Entry, error) {
 		return nil, err
 	}
 	e.raw = b[:len(b):len(b)]
+	e.id = sha256.Sum256(e.raw)
 	return e, nil
 }
 
