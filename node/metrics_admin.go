@@ -44,7 +44,7 @@ func newAdminMetrics(n *Node, reg prometheus.Registerer) *adminMetrics {
 			Name: "ctimesh_decisions_recorded_total", Help: "Decisions recorded in the decision log.",
 		}),
 	}
-	reg.MustRegister(m.entriesSent, m.objectsSent, m.withheld, m.events, m.decisionsKept, &nodeCollector{n: n})
+	reg.MustRegister(m.entriesSent, m.objectsSent, m.withheld, m.events, m.decisionsKept, &nodeCollector{n: n}, &syncCollector{n: n})
 	return m
 }
 
