@@ -82,6 +82,9 @@ type Config struct {
 	// Logger receives the router's logs; give it a "component" attribute.
 	// Nil discards.
 	Logger *slog.Logger
+	// Score gives peer scoring each peer's trust standing and is told of
+	// graylisted peers (score.go). Nil: every peer neutral, nobody told.
+	Score ScoreSource
 	// OutboundQueueSize is the per-peer outbound queue, in RPCs. Default
 	// DefaultOutboundQueueSize.
 	OutboundQueueSize int

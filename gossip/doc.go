@@ -28,6 +28,20 @@
 //   - the Sink sees each accepted entry once, never from inside the
 //     validator and never this node's own.
 //
+// Peer scoring (score.go) is tuned for sparse CTI traffic: a quiet honest
+// peer may deliver nothing for hours, so there are no mesh-delivery
+// penalties (P3, P3b) and no time-in-mesh reward; what costs is what the
+// validator rejects (P4, -100 times the square of the count, per topic,
+// the trust topic double, decaying over ten minutes), broken gossip
+// promises beyond a tolerance (P7), and trust standing (P5: blocked,
+// revoked or expired far below the graylist threshold, accredited a small
+// positive). IP colocation (P6) is off: identities come from the
+// authority, not from addresses. Eleven invalid messages put a peer under
+// GraylistThreshold: pubsub ignores all it sends, and the ScoreSource is
+// told once per ScoreInspectInterval so the node can disconnect it. Scores
+// are kept for an hour after a disconnect, so reconnecting does not wipe
+// the slate.
+//
 // The package imports stix and envelope only; trust and ledger reach it
 // through the Policy, Store and Sink interfaces, wired by node.
 package gossip

@@ -53,6 +53,8 @@ type Router struct {
 
 	// peers is the per-peer view Refresh works from (filter.go).
 	peers *peerState
+	// scores is the latest peer score sample (score.go).
+	scores *scoreBook
 
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -84,6 +86,7 @@ func New(h host.Host, cfg Config) (*Router, error) {
 		topics: make(map[string]*joined),
 		peers:  newPeerState(),
 	}
+	r.scores = &scoreBook{r: r}
 	ps, err := pubsub.NewGossipSub(ctx, h,
 		pubsub.WithGossipSubProtocols(Protocols(), pubsub.GossipSubDefaultFeatures),
 		// The entry carries the origin's signature; pubsub's own would only
@@ -105,6 +108,9 @@ func New(h host.Host, cfg Config) (*Router, error) {
 		// on pubsub's NumCPU workers beats a goroutine per message.
 		pubsub.WithDefaultValidator(pubsub.ValidatorEx(r.validate), pubsub.WithValidatorInline(true)),
 		pubsub.WithRawTracer(tracer{r}),
+		// Peer scoring: parameters and why in score.go.
+		pubsub.WithPeerScore(ScoreParams(cfg.Score), ScoreThresholds()),
+		pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(r.inspectScores), ScoreInspectInterval),
 		pubsub.WithLogger(cfg.Logger.With("subsystem", "pubsub")),
 	)
 	if err != nil {
@@ -192,6 +198,7 @@ func (r *Router) join(name string) (*joined, error) {
 	if err != nil {
 		return nil, fmt.Errorf("join %s: %w", name, err)
 	}
+	r.setTopicScore(t)
 	j := &joined{topic: t}
 	r.topics[name] = j
 	return j, nil

@@ -47,7 +47,8 @@ type Node struct {
 	auditLog *trust.Audit
 	reg      *prometheus.Registry
 	metrics  *metrics
-	obs      *observer // decisions, events and counts for the operator (observe.go)
+	obs      *observer   // decisions, events and counts for the operator (observe.go)
+	hostile  *scoreGuard // graylisted peers: disconnect and cooldown (resources.go)
 
 	// Set by Start.
 	host      host.Host
@@ -176,7 +177,8 @@ func (n *Node) Start() error {
 	h, err := libp2p.New(
 		libp2p.Identity(n.id.key),
 		libp2p.ListenAddrStrings(n.cfg.Listen...),
-		libp2p.ConnectionGater(n.trust.Gater()),
+		libp2p.ConnectionGater(n.scoreGater()),
+		resourceManager(),
 		libp2p.DisableRelay(),
 		libp2p.PrometheusRegisterer(n.reg),
 		libp2p.UserAgent("ctinode/"+Version),
@@ -204,6 +206,7 @@ func (n *Node) Start() error {
 		Sink:       n,
 		Observer:   n.observe,
 		Logger:     n.log.With("component", "gossip"),
+		Score:      scoreSource{n: n},
 	})
 	if err != nil {
 		n.Close()
