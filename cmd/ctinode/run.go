@@ -76,6 +76,11 @@ func newRunCmd() *cobra.Command {
 				// heap would still double before each GC (ledger/doc.go).
 				debug.SetMemoryLimit(defaultMemoryLimit)
 			}
+			// Before Start: a SIGHUP must never find the default action
+			// (terminate) once the node is reachable.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
 			n, err := node.New(cfg, node.Options{Logger: log, LogLevel: level})
 			if err != nil {
 				return err
@@ -84,9 +89,6 @@ func newRunCmd() *cobra.Command {
 				n.Close()
 				return err
 			}
-			hup := make(chan os.Signal, 1)
-			signal.Notify(hup, syscall.SIGHUP)
-			defer signal.Stop(hup)
 			for {
 				select {
 				case <-cmd.Context().Done():
