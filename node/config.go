@@ -6,13 +6,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	ma "github.com/multiformats/go-multiaddr"
 	"gopkg.in/yaml.v3"
+
+	"github.com/ctimesh/ctimesh/taxii"
 )
 
 // ConfigFile is the node's configuration file inside its data directory.
@@ -51,11 +50,21 @@ type Config struct {
 	SyncInterval time.Duration `yaml:"sync_interval"`
 	// Observe sizes the decision log and event stream (config_admin.go).
 	Observe ObserveConfig `yaml:"observe"`
+	// Announce, when set, is exactly the multiaddrs the node advertises to
+	// peers instead of its listen addresses: the public address of a port
+	// forward or load balancer. Default: none (advertise what it listens on).
+	Announce []string `yaml:"announce"`
+	// Taxii configures the TAXII 2.1 server (taxii.go). Off by default.
+	Taxii TaxiiConfig `yaml:"taxii"`
+	// Trust holds local trust overrides (config_trust.go): they only narrow
+	// what credentials allow, and a reload (SIGHUP) applies changes.
+	Trust TrustConfig `yaml:"trust"`
 }
 
 // LogConfig selects log level and format.
 type LogConfig struct {
-	// Level is debug, info, warn or error. Default: info.
+	// Level is debug, info, warn or error. Default: info. A reload applies
+	// it to a running node.
 	Level string `yaml:"level"`
 	// Format is text or json. Default: text.
 	Format string `yaml:"format"`
@@ -63,8 +72,11 @@ type LogConfig struct {
 
 // LedgerConfig bounds Badger's memory use. Zero means the ledger's default.
 type LedgerConfig struct {
-	MemTableMB   int64 `yaml:"memtable_mb"`
+	// MemTableMB is the size of one Badger memtable, in MiB.
+	MemTableMB int64 `yaml:"memtable_mb"`
+	// BlockCacheMB is Badger's block cache, in MiB.
 	BlockCacheMB int64 `yaml:"block_cache_mb"`
+	// IndexCacheMB is Badger's index cache, in MiB.
 	IndexCacheMB int64 `yaml:"index_cache_mb"`
 }
 
@@ -79,6 +91,7 @@ func DefaultConfig(dir string) Config {
 		ReconnectInterval: 10 * time.Second,
 		MaxPublishBytes:   64 << 20,
 		SyncInterval:      10 * time.Second,
+		Taxii:             TaxiiConfig{MaxBodyBytes: taxii.DefaultMaxBodyBytes},
 	}
 }
 
@@ -128,27 +141,14 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("%w: ledger: sizes must not be negative", ErrConfig))
 	}
 	errs = append(errs, c.Observe.validate()...)
+	for i, a := range c.Announce {
+		if err := validateAnnounce(a); err != nil {
+			errs = append(errs, fmt.Errorf("%w: announce[%d]: %q: %v", ErrConfig, i, a, err))
+		}
+	}
+	errs = append(errs, c.Taxii.validate()...)
+	errs = append(errs, c.Trust.validate()...)
 	return errors.Join(errs...)
-}
-
-// LoadConfig reads DIR/ctinode.yaml over the defaults. A missing file is the
-// defaults; unknown keys are an error so typos do not pass silently.
-func LoadConfig(dir string) (Config, error) {
-	cfg := DefaultConfig(dir)
-	b, err := os.ReadFile(filepath.Join(dir, ConfigFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return cfg, nil
-	}
-	if err != nil {
-		return cfg, fmt.Errorf("read config: %w", err)
-	}
-	dec := yaml.NewDecoder(strings.NewReader(string(b)))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		return cfg, fmt.Errorf("%w: %s: %v", ErrConfig, ConfigFile, err)
-	}
-	cfg.DataDir = dir
-	return cfg, nil
 }
 
 // Marshal renders the config as YAML with a header.
@@ -161,6 +161,16 @@ func (c Config) Marshal() ([]byte, error) {
 	return append([]byte(hdr), b...), nil
 }
 
+// level is the parsed Level, info when it does not parse (Validate
+// refuses that).
+func (c LogConfig) level() slog.Level {
+	l, err := parseLogLevel(c.Level)
+	if err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}
+
 func parseLogLevel(s string) (slog.Level, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(s)); err != nil {
@@ -170,12 +180,18 @@ func parseLogLevel(s string) (slog.Level, error) {
 }
 
 // NewLogger builds the process logger from the config.
-func (c LogConfig) NewLogger(w *os.File) *slog.Logger {
-	lvl, err := parseLogLevel(c.Level)
-	if err != nil {
-		lvl = slog.LevelInfo
+func (c LogConfig) NewLogger(w io.Writer) *slog.Logger {
+	return c.NewLoggerVar(w, nil)
+}
+
+// NewLoggerVar is NewLogger with its level in lv, so a reload can change
+// it (Options.LogLevel); lv nil is a fixed level. lv is set to c.Level.
+func (c LogConfig) NewLoggerVar(w io.Writer, lv *slog.LevelVar) *slog.Logger {
+	if lv == nil {
+		lv = new(slog.LevelVar)
 	}
-	opts := &slog.HandlerOptions{Level: lvl}
+	lv.Set(c.level())
+	opts := &slog.HandlerOptions{Level: lv}
 	if c.Format == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}

@@ -2,8 +2,15 @@
 // directory (keys, federation, credential, config), opens the ledger, builds
 // the trust manager, and on Start brings up the libp2p host with the trust
 // gater, the credential handshake, gossip topics for the feeds the node's own
-// credential allows, the admin API and the bootstrap dialer. Close stops
-// them in reverse order and waits for every goroutine.
+// credential allows, the admin API, the TAXII server when configured
+// (taxii.go) and the bootstrap dialer. Close stops them in reverse order and
+// waits for every goroutine.
+//
+// Configuration (config*.go) is layered with koanf: defaults <
+// DATA/ctinode.yaml < CTINODE_* variables < flags, every field settable
+// each way (ConfigFields generates the names), strict (unknown keys and
+// variables are errors naming them). Reload applies the log level, local
+// trust overrides and TAXII clients to a running node (SIGHUP).
 //
 // node also owns the two data paths, because they span packages:
 //   - publish: parse and validate STIX, give every object its effective TLP

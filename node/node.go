@@ -18,6 +18,7 @@ import (
 	"github.com/ctimesh/ctimesh/envelope"
 	"github.com/ctimesh/ctimesh/gossip"
 	"github.com/ctimesh/ctimesh/ledger"
+	"github.com/ctimesh/ctimesh/taxii"
 	"github.com/ctimesh/ctimesh/trust"
 )
 
@@ -31,6 +32,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now overrides the clock (tests).
 	Now func() time.Time
+	// LogLevel, when set, is the level of Logger's handler: Reload sets it
+	// to the configured log.level (LogConfig.NewLoggerVar).
+	LogLevel *slog.LevelVar
 }
 
 // Node is one ctimesh node: the composition root wiring trust, ledger,
@@ -62,6 +66,12 @@ type Node struct {
 	started   time.Time
 
 	pubMu sync.Mutex // serialises own entries so sequences stay gapless
+
+	logLevel    *slog.LevelVar // nil: the level is not the node's to change
+	overridesMu sync.Mutex     // serialises applying trust overrides
+	overrides   trustOverrides // what the configuration last applied (config_trust.go)
+	taxii       *taxii.Server  // nil unless taxii.listen is set (taxii.go)
+	taxiiAddr   net.Addr
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -117,6 +127,8 @@ func New(cfg Config, opts Options) (*Node, error) {
 		store: store,
 		trust: mgr,
 		reg:   prometheus.NewRegistry(),
+
+		logLevel: opts.LogLevel,
 	}
 	n.metrics = newMetrics(n.reg)
 	n.obs = newObserver(n)
@@ -129,6 +141,9 @@ func New(cfg Config, opts Options) (*Node, error) {
 		return nil, err
 	}
 	if err := n.loadTrust(); err != nil {
+		return fail(err)
+	}
+	if err := n.applyTrustConfig(cfg.Trust); err != nil {
 		return fail(err)
 	}
 	n.keyring, err = trust.NewKeyring(trust.KeyringConfig{
@@ -174,15 +189,19 @@ func (n *Node) Start() error {
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.started = n.now()
 
-	h, err := libp2p.New(
+	opts := []libp2p.Option{
 		libp2p.Identity(n.id.key),
 		libp2p.ListenAddrStrings(n.cfg.Listen...),
 		libp2p.ConnectionGater(n.scoreGater()),
 		resourceManager(),
 		libp2p.DisableRelay(),
 		libp2p.PrometheusRegisterer(n.reg),
-		libp2p.UserAgent("ctinode/"+Version),
-	)
+		libp2p.UserAgent("ctinode/" + Version),
+	}
+	if f := announceFactory(n.cfg.Announce); f != nil {
+		opts = append(opts, libp2p.AddrsFactory(f))
+	}
+	h, err := libp2p.New(opts...)
 	if err != nil {
 		return fmt.Errorf("start libp2p host: %w", err)
 	}
@@ -269,6 +288,10 @@ func (n *Node) Start() error {
 		n.Close()
 		return err
 	}
+	if err := n.startTaxii(); err != nil {
+		n.Close()
+		return err
+	}
 
 	n.wg.Add(3)
 	go n.dialLoop()
@@ -306,6 +329,9 @@ func (n *Node) Close() error {
 		if n.admin != nil {
 			n.admin.Close()
 			adminapi.RemoveRuntimeFiles(n.cfg.DataDir)
+		}
+		if n.taxii != nil {
+			n.taxii.Close()
 		}
 		if n.handshake != nil {
 			n.handshake.Close()

@@ -31,6 +31,10 @@ type PublishOptions struct {
 	// gets the entries over a direct stream. Required for RED objects,
 	// refused for anything else.
 	To []peer.ID
+	// PerObject publishes the valid objects and reports each refused one
+	// in PublishResult.Failed instead of refusing the whole request
+	// (publish_objects.go). TAXII POSTs use it.
+	PerObject bool
 }
 
 // RedDelivery is the outcome of handing TLP:RED to one recipient. The
@@ -60,6 +64,10 @@ type PublishResult struct {
 	GossipErrors int
 	// Recipients is the delivery of TLP:RED to each named recipient.
 	Recipients []RedDelivery
+	// Accepted and Failed are, with PerObject, the input indexes of the
+	// objects published and of those refused, with why.
+	Accepted []int
+	Failed   []ObjectFailure
 }
 
 // Publish validates a STIX bundle or object, assigns each object its
@@ -86,10 +94,17 @@ func (n *Node) Publish(ctx context.Context, data []byte, o PublishOptions) (Publ
 		}
 	}
 	objs, err := stix.ParseAll(data)
+	var po *perObject
+	if o.PerObject {
+		po, err = newPerObject(objs, err)
+	}
 	if err != nil {
 		return res, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 	}
 	if len(objs) == 0 {
+		if po != nil && len(po.failed) > 0 {
+			return po.result(res), nil
+		}
 		return res, fmt.Errorf("%w: no objects to publish", ErrInvalidRequest)
 	}
 
@@ -98,11 +113,11 @@ func (n *Node) Publish(ctx context.Context, data []byte, o PublishOptions) (Publ
 	for i, obj := range objs {
 		lvl, err := stix.Effective(obj.Level, o.TLP)
 		if err != nil {
-			problems = append(problems, fmt.Errorf("object %d (%s): %w; pass a TLP level (--tlp) or mark it", i, obj.ID, err))
+			problems = append(problems, po.fail(i, fmt.Errorf("object %d (%s): %w; pass a TLP level (--tlp) or mark it", i, obj.ID, err)))
 			continue
 		}
 		if direct && lvl != stix.Red {
-			problems = append(problems, fmt.Errorf("object %d (%s) is %s: recipients (--to) are for tlp:red only; publish it separately or raise it with --tlp red", i, obj.ID, lvl))
+			problems = append(problems, po.fail(i, fmt.Errorf("object %d (%s) is %s: recipients (--to) are for tlp:red only; publish it separately or raise it with --tlp red", i, obj.ID, lvl)))
 			continue
 		}
 		feed, err := publishFeed(lvl, o.Group, o.NoRegulated)
@@ -110,10 +125,22 @@ func (n *Node) Publish(ctx context.Context, data []byte, o PublishOptions) (Publ
 			feed, err = envelope.Feed{Level: stix.Red}, nil
 		}
 		if err != nil {
-			problems = append(problems, fmt.Errorf("object %d (%s): %w", i, obj.ID, err))
+			problems = append(problems, po.fail(i, fmt.Errorf("object %d (%s): %w", i, obj.ID, err)))
+			continue
+		}
+		if po != nil && !po.fits(i, obj, feed.Sealed()) {
 			continue
 		}
 		byFeed[feed] = append(byFeed[feed], obj)
+		po.place(obj, i)
+	}
+	if po != nil {
+		// Per object: the refused ones are reported, the rest go on.
+		problems = nil
+		po.forbidFeeds(byFeed, n.id.cred)
+		if len(byFeed) == 0 {
+			return po.result(res), nil
+		}
 	}
 	if len(problems) > 0 {
 		class := ErrInvalidRequest
@@ -202,6 +229,9 @@ func (n *Node) Publish(ctx context.Context, data []byte, o PublishOptions) (Publ
 	}
 	n.metrics.published.Add(float64(res.Objects))
 	n.obs.published(entries, idsOf)
+	if po != nil {
+		res = po.result(res)
+	}
 	return res, nil
 }
 

@@ -3,8 +3,12 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
+	"os/signal"
 	"runtime/debug"
+	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -36,34 +40,48 @@ func newInitCmd() *cobra.Command {
 }
 
 func newRunCmd() *cobra.Command {
-	var dir, admin string
-	var listen, peers []string
+	var dir string
+	var peers []string
+	fields := node.ConfigFields()
+	values := map[string]*configFlag{}
 	c := &cobra.Command{
-		Use:   "run --data DIR [--listen MULTIADDR]... [--peer MULTIADDR]... [--admin HOST:PORT]",
-		Short: "Run the node until SIGINT or SIGTERM",
-		Args:  cobra.NoArgs,
+		Use:   "run --data DIR [--listen MULTIADDR]... [--peer MULTIADDR]... [--admin HOST:PORT] [--taxii HOST:PORT] [--FIELD VALUE]...",
+		Short: "Run the node until SIGINT or SIGTERM; SIGHUP reloads its configuration",
+		Long: "Run starts the node of DIR. Its configuration is layered: defaults < DIR/ctinode.yaml < CTINODE_*\n" +
+			"environment variables < flags; every field has a flag and a variable (docs/CONFIG.md). SIGHUP re-reads\n" +
+			"the file and the environment and applies the log level, local trust overrides and TAXII clients\n" +
+			"without dropping connections.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := node.LoadConfig(dir)
+			settings := flagSettings(cmd, fields, values, peers)
+			load := func() (node.Config, error) {
+				env, err := node.EnvSettings(os.Environ())
+				if err != nil {
+					return node.Config{}, err
+				}
+				cfg, err := node.LoadConfig(dir, append(env, settings...)...)
+				if err != nil {
+					return cfg, err
+				}
+				return cfg, cfg.Validate()
+			}
+			cfg, err := load()
 			if err != nil {
-				return err
-			}
-			if len(listen) > 0 {
-				cfg.Listen = listen
-			}
-			cfg.Peers = append(cfg.Peers, peers...)
-			if cmd.Flags().Changed("admin") {
-				cfg.Admin = admin
-			}
-			if err := cfg.Validate(); err != nil {
 				return codedError{exitUsage, err}
 			}
-			log := cfg.Log.NewLogger(os.Stderr)
+			level := new(slog.LevelVar)
+			log := cfg.Log.NewLoggerVar(os.Stderr, level)
 			if os.Getenv("GOMEMLIMIT") == "" {
 				// Badger's caches are bounded; without a soft limit the Go
 				// heap would still double before each GC (ledger/doc.go).
 				debug.SetMemoryLimit(defaultMemoryLimit)
 			}
-			n, err := node.New(cfg, node.Options{Logger: log})
+			// Before Start: a SIGHUP must never find the default action
+			// (terminate) once the node is reachable.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			n, err := node.New(cfg, node.Options{Logger: log, LogLevel: level})
 			if err != nil {
 				return err
 			}
@@ -71,17 +89,92 @@ func newRunCmd() *cobra.Command {
 				n.Close()
 				return err
 			}
-			<-cmd.Context().Done()
-			log.Info("stopping")
-			return n.Close()
+			for {
+				select {
+				case <-cmd.Context().Done():
+					log.Info("stopping")
+					return n.Close()
+				case <-hup:
+					cfg, err := load()
+					if err == nil {
+						err = n.Reload(cfg)
+					}
+					if err != nil {
+						// A bad edit must not stop a running node.
+						log.Error("reload failed; keeping what was applied", "err", err)
+					}
+				}
+			}
 		},
 	}
 	c.Flags().StringVar(&dir, "data", "", "node data directory")
-	c.Flags().StringArrayVar(&listen, "listen", nil, "libp2p listen multiaddr (repeatable; default from config)")
-	c.Flags().StringArrayVar(&peers, "peer", nil, "bootstrap peer multiaddr with /p2p/ (repeatable)")
-	c.Flags().StringVar(&admin, "admin", "127.0.0.1:8411", "admin API address (loopback; port 0 picks one)")
+	c.Flags().StringArrayVar(&peers, "peer", nil, "bootstrap peer multiaddr with /p2p/ (repeatable; adds to peers)")
+	for _, f := range fields {
+		if f.Key == "peers" {
+			continue // --peer adds to the configured peers
+		}
+		v := &configFlag{kind: f.Kind}
+		values[f.Key] = v
+		fl := c.Flags().VarPF(v, f.Flag, "", fieldUsage(f))
+		fl.DefValue = f.Default
+		if f.Kind == node.KindBool {
+			fl.NoOptDefVal = "true"
+		}
+	}
+	taxiiAlias := values["taxii.listen"]
+	c.Flags().Var(taxiiAlias, "taxii", "TAXII 2.1 server address HOST:PORT (same as --taxii-listen; TLS needed off loopback)")
 	must(c.MarkFlagRequired("data"))
 	return c
+}
+
+// configFlag is a flag of one config field. It keeps the text; the node's
+// loader parses it, so a bad value is reported with the field's name.
+type configFlag struct {
+	kind   string
+	values []string
+}
+
+func (f *configFlag) String() string { return strings.Join(f.values, ",") }
+func (f *configFlag) Type() string   { return f.kind }
+func (f *configFlag) Set(s string) error {
+	if f.kind == node.KindStrings {
+		f.values = append(f.values, s)
+	} else {
+		f.values = []string{s}
+	}
+	return nil
+}
+
+func fieldUsage(f node.ConfigField) string {
+	u := "config " + f.Key + " (env " + f.Env + ")"
+	switch f.Kind {
+	case node.KindStrings:
+		u += "; repeatable"
+	case node.KindYAML:
+		u += "; a YAML value"
+	}
+	return u
+}
+
+// flagSettings turns the flags given on the command line into settings,
+// in the order of the fields.
+func flagSettings(cmd *cobra.Command, fields []node.ConfigField, values map[string]*configFlag, peers []string) []node.Setting {
+	var out []node.Setting
+	for _, f := range fields {
+		v := values[f.Key]
+		switch {
+		case f.Key == "peers" && len(peers) > 0:
+			out = append(out, node.Setting{Key: f.Key, Values: peers, Source: "--peer", Append: true})
+		case v == nil:
+		case cmd.Flags().Changed(f.Flag) || (f.Key == "taxii.listen" && cmd.Flags().Changed("taxii")):
+			src := "--" + f.Flag
+			if f.Key == "taxii.listen" && !cmd.Flags().Changed(f.Flag) {
+				src = "--taxii"
+			}
+			out = append(out, node.Setting{Key: f.Key, Values: v.values, Source: src})
+		}
+	}
+	return out
 }
 
 // defaultMemoryLimit is the Go soft memory limit of `ctinode run` unless

@@ -1,11 +1,25 @@
 package main
 
 import (
+	"runtime"
 	"runtime/debug"
-	"strings"
 
 	"github.com/ctimesh/ctimesh/node"
 )
+
+// commit is the source revision when the build has no VCS stamp (built
+// with -buildvcs=false, as deployments/Dockerfile does): set with
+// -ldflags "-X main.commit=<sha>".
+var commit string
+
+// versionDeps are the libraries whose versions `ctinode version` reports:
+// the ones a bug report needs.
+var versionDeps = []string{
+	"github.com/libp2p/go-libp2p",
+	"github.com/libp2p/go-libp2p-pubsub",
+	"github.com/dgraph-io/badger/v4",
+	"github.com/multiformats/go-multiaddr",
+}
 
 type depVersion struct {
 	Path    string `json:"path"`
@@ -13,33 +27,52 @@ type depVersion struct {
 }
 
 type version struct {
-	Version string       `json:"version"`
-	Commit  string       `json:"commit"`
-	Go      string       `json:"go"`
-	Deps    []depVersion `json:"deps"`
+	Version  string       `json:"version"`
+	Commit   string       `json:"commit"`
+	Modified bool         `json:"modified,omitempty"`
+	Go       string       `json:"go"`
+	Deps     []depVersion `json:"deps"`
 }
 
 // versionInfo reads the build info the Go toolchain embeds, so the
 // reported commit and library versions cannot drift from the binary.
 func versionInfo() version {
-	v := version{Version: node.Version, Commit: "unknown"}
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
+	bi, _ := debug.ReadBuildInfo() // nil when the binary has none
+	return versionOf(bi, commit)
+}
+
+// versionOf is versionInfo over given build info (nil: none) and linker
+// commit.
+func versionOf(bi *debug.BuildInfo, linked string) version {
+	v := version{Version: node.Version, Commit: "unknown", Go: runtime.Version()}
+	if linked != "" {
+		v.Commit = linked
+	}
+	if bi == nil {
 		return v
 	}
-	v.Go = bi.GoVersion
+	if bi.GoVersion != "" {
+		v.Go = bi.GoVersion
+	}
 	for _, s := range bi.Settings {
-		if s.Key == "vcs.revision" {
+		switch s.Key {
+		case "vcs.revision":
 			v.Commit = s.Value
+		case "vcs.modified":
+			v.Modified = s.Value == "true"
 		}
 	}
-	for _, d := range bi.Deps {
-		switch {
-		case strings.HasPrefix(d.Path, "github.com/libp2p/go-libp2p"),
-			strings.HasPrefix(d.Path, "github.com/dgraph-io/badger"),
-			strings.HasPrefix(d.Path, "github.com/multiformats/go-multiaddr"):
-			v.Deps = append(v.Deps, depVersion{d.Path, d.Version})
+	for _, path := range versionDeps {
+		dv := depVersion{Path: path, Version: "unknown"}
+		for _, d := range bi.Deps {
+			if d.Path == path {
+				dv.Version = d.Version
+				if d.Replace != nil {
+					dv.Version = d.Replace.Version + " (replaced)"
+				}
+			}
 		}
+		v.Deps = append(v.Deps, dv)
 	}
 	return v
 }
