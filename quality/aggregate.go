@@ -109,8 +109,8 @@ type item struct {
 	f    fields
 }
 
-// after orders versions: newer modified, then origin, then raw bytes, so
-// the winner among copies never depends on arrival order.
+// after orders versions: newer modified, then origin, raw bytes, level and
+// group, so the winner among copies never depends on arrival order.
 func after(a, b *ledger.ObjectRecord) bool {
 	if c := a.Modified.Compare(b.Modified); c != 0 {
 		return c > 0
@@ -118,7 +118,13 @@ func after(a, b *ledger.ObjectRecord) bool {
 	if a.Origin != b.Origin {
 		return a.Origin > b.Origin
 	}
-	return bytes.Compare(a.Raw, b.Raw) > 0
+	if c := bytes.Compare(a.Raw, b.Raw); c != 0 {
+		return c > 0
+	}
+	if a.Level != b.Level {
+		return a.Level > b.Level
+	}
+	return a.Group > b.Group
 }
 
 func isFeedback(typ string) bool { return typ == "sighting" || typ == "opinion" }
