@@ -258,8 +258,8 @@ func parseQualityFilters(v url.Values, q *ObjectQuery) error {
 	return nil
 }
 
-// qualityValues encodes the consumer-side filters of q.
-func (q ObjectQuery) qualityValues(v url.Values) {
+// QualityValues sets the consumer-side filters of q in v.
+func (q ObjectQuery) QualityValues(v url.Values) {
 	if q.MinScore > 0 {
 		v.Set("min_score", strconv.Itoa(q.MinScore))
 	}

@@ -105,7 +105,7 @@ func (q ObjectQuery) Values() url.Values {
 	if !q.AddedAfter.IsZero() {
 		v.Set("added_after", q.AddedAfter.UTC().Format(time.RFC3339Nano))
 	}
-	q.qualityValues(v)
+	q.QualityValues(v)
 	return v
 }
 
