@@ -119,7 +119,8 @@ func (s *Server) getFeeds(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return FeedsResponse{Feeds: nonNil(fs)}, nil
+	res := FeedsResponse{Feeds: nonNil(fs)}
+	return res, s.feedQuality(r.Context(), &res)
 }
 
 func (s *Server) getVersions(r *http.Request) (any, error) {

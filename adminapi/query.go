@@ -87,7 +87,7 @@ func ParseObjectQuery(v url.Values) (ObjectQuery, error) {
 		}
 		q.AddedAfter = t.UTC()
 	}
-	return q, nil
+	return q, parseQualityFilters(v, &q)
 }
 
 // Values encodes q as query parameters, omitting empty fields.
@@ -105,6 +105,7 @@ func (q ObjectQuery) Values() url.Values {
 	if !q.AddedAfter.IsZero() {
 		v.Set("added_after", q.AddedAfter.UTC().Format(time.RFC3339Nano))
 	}
+	q.QualityValues(v)
 	return v
 }
 

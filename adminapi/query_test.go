@@ -102,7 +102,8 @@ func TestParsePublishOptions(t *testing.T) {
 // The parsers and the OpenAPI document read parameter names from the same
 // struct tags; Values must use exactly those names too.
 func TestQueryParamsMatchValues(t *testing.T) {
-	full := ObjectQuery{ID: "a--b", Type: "t", TLP: "red", Limit: 1, Next: "n", Origin: "o", Text: "x", AddedAfter: time.Now()}
+	full := ObjectQuery{ID: "a--b", Type: "t", TLP: "red", Limit: 1, Next: "n", Origin: "o", Text: "x", AddedAfter: time.Now(),
+		MinScore: 1, MinConfidence: 2, HideFalsePositive: true, HideWarned: true}
 	checkNames(t, reflect.TypeFor[ObjectQuery](), full.Values())
 	checkNames(t, reflect.TypeFor[DecisionQuery](), DecisionQuery{Peer: "p", Origin: "o", Object: "x", Entry: "e", Outcome: "sent", After: 1, Limit: 2}.Values())
 	checkNames(t, reflect.TypeFor[AuditQuery](), AuditQuery{After: 1, Limit: 2, Kind: "k", Peer: "p", Origin: "o", Entry: "e", Object: "x"}.Values())

@@ -79,7 +79,7 @@ type bodySpec struct {
 
 // routeTable is the admin API: every route, in one place.
 func (s *Server) routeTable() []route {
-	return []route{
+	return append([]route{
 		{
 			method: http.MethodGet, path: PathStatus, auth: true,
 			summary: "The local node: identity, credential, listen addresses, counts",
@@ -236,7 +236,7 @@ func (s *Server) routeTable() []route {
 			handle:   uiMissing,
 			serve:    uiHandler(),
 		},
-	}
+	}, s.qualityRoutes()...)
 }
 
 func actionBody[T any](doc string) *bodySpec {

@@ -111,8 +111,11 @@ func TestAuthEveryRoute(t *testing.T) {
 	s := newTestServer(t, sampleBackend(), func(c *Config) { c.ReadOnlyToken = testROToken })
 	for _, rt := range s.routes {
 		path := rt.path
-		if rt.path == PathVersions {
+		if rt.path == PathVersions || rt.path == PathFeedback {
 			path += "?id=indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f"
+		}
+		if rt.path == PathObjectPrefix {
+			path = FeedbackPath("indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f")
 		}
 		if rt.path == PathEvents {
 			path += "?wait=0"

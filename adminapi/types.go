@@ -146,6 +146,11 @@ type ObjectQuery struct {
 	Origin     string    `query:"origin" doc:"a peer id: only objects that node published"`
 	Text       string    `query:"text" doc:"only objects whose name or description contains this text (case-insensitive)"`
 	AddedAfter time.Time `query:"added_after" doc:"RFC 3339 time: only objects added to this node's ledger after it"`
+	// Consumer-side quality filters (quality.go, docs/QUALITY.md).
+	MinScore          int  `query:"min_score" doc:"0-100: only objects whose derived score is at least this"`
+	MinConfidence     int  `query:"min_confidence" doc:"0-100: only objects whose STIX confidence is at least this (objects without one are hidden)"`
+	HideFalsePositive bool `query:"hide_false_positive" doc:"true: hide objects some team reported as a false positive"`
+	HideWarned        bool `query:"hide_warned" doc:"true: hide objects with a value on a warning list (private ranges, reserved TLDs, ...)"`
 }
 
 // PublishOptions are the query parameters of POST /api/v1/objects.

@@ -107,6 +107,9 @@ type RevocationInfo struct {
 // FeedsResponse is the body of GET /api/v1/feeds.
 type FeedsResponse struct {
 	Feeds []FeedInfo `json:"feeds"`
+	// Quality is the feed quality of every origin (quality.go), when the
+	// node computes it.
+	Quality []FeedQuality `json:"quality,omitempty"`
 }
 
 // FeedInfo is the head of one origin's feed in the ledger.
@@ -130,6 +133,8 @@ type FeedInfo struct {
 	Subscribed bool `json:"subscribed"`
 	// TopicPeers counts peers on the feed's topic.
 	TopicPeers int `json:"topic_peers"`
+	// Quality is the quality of the origin's feeds (quality.go).
+	Quality *FeedQuality `json:"quality,omitempty"`
 }
 
 // VersionsQuery is the query of GET /api/v1/objects/versions.

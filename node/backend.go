@@ -128,6 +128,9 @@ func (b backend) Objects(ctx context.Context, q adminapi.ObjectQuery) (adminapi.
 	if err := objectQuery(&lq, q); err != nil {
 		return adminapi.ObjectsResponse{}, err
 	}
+	if q.HasQualityFilter() {
+		return b.qualityObjects(lq, q)
+	}
 	if q.Text != "" {
 		return b.searchObjects(lq, q)
 	}

@@ -51,8 +51,9 @@ type Node struct {
 	auditLog *trust.Audit
 	reg      *prometheus.Registry
 	metrics  *metrics
-	obs      *observer   // decisions, events and counts for the operator (observe.go)
-	hostile  *scoreGuard // graylisted peers: disconnect and cooldown (resources.go)
+	obs      *observer     // decisions, events and counts for the operator (observe.go)
+	hostile  *scoreGuard   // graylisted peers: disconnect and cooldown (resources.go)
+	quality  *qualityState // feedback aggregates and feed quality (quality.go)
 
 	// Set by Start.
 	host      host.Host
@@ -167,6 +168,9 @@ func New(cfg Config, opts Options) (*Node, error) {
 	// After loadTrust, so a restart does not record stored credentials again.
 	if err := n.auditLog.Follow(mgr); err != nil {
 		return fail(fmt.Errorf("audit trust changes: %w", err))
+	}
+	if n.quality, err = newQuality(n); err != nil {
+		return fail(err)
 	}
 	return n, nil
 }

@@ -224,7 +224,23 @@ async function feeds() {
     h("div", { class: "panel" }, table(["origin", "team", "feed", "contiguous", "max", "missing", "topic peers", "head"], res.feeds.map(f => h("tr", {},
       h("td", { class: "mono" }, shortID(f.origin) + (f.own ? " (us)" : "")), h("td", {}, f.team || ""), h("td", {}, tlp(f.level), f.group ? " /" + f.group : ""),
       h("td", {}, f.contiguous), h("td", {}, f.max), h("td", { class: f.missing ? "o-reject" : "" }, f.missing), h("td", {}, f.topic_peers),
-      h("td", { class: "mono" }, shortID(f.head_id)))))));
+      h("td", { class: "mono" }, shortID(f.head_id)))))),
+    qualityPanel(res.quality || []));
+}
+
+// qualityPanel shows the feed quality of every origin (docs/QUALITY.md).
+function qualityPanel(qs) {
+  const pct = (n, s) => n + " (" + Math.round(100 * s) + "%)";
+  const dur = s => !s ? "" : s < 3600 ? Math.round(s / 60) + "m" : s < 86400 ? Math.round(s / 3600) + "h" : Math.round(s / 86400) + "d";
+  const rej = r => Object.entries(r || {}).map(([k, v]) => k + ": " + v).join(", ");
+  return h("div", { class: "panel", id: "feed-quality" }, h("h2", {}, "Feed quality"),
+    h("p", { class: "muted" }, "Per origin, over what this node holds: false-positive reports, sightings by other teams, duplicates of other teams' objects, rejections."),
+    qs.length ? table(["origin", "team", "objects", "false positive", "sighted by others", "to first sighting", "duplicates", "rejected", "last published", "mean score"],
+      qs.map(q => h("tr", {}, h("td", { class: "mono" }, shortID(q.origin)), h("td", {}, q.team || ""), h("td", {}, q.objects),
+        h("td", { class: q.false_positive ? "o-reject" : "" }, pct(q.false_positive, q.false_positive_share)),
+        h("td", {}, pct(q.sighted_by_others, q.sighted_share)), h("td", {}, dur(q.median_time_to_sighting_s)),
+        h("td", {}, pct(q.duplicates, q.duplicate_share)), h("td", { class: q.rejected_total ? "o-reject" : "" }, rej(q.rejected)),
+        h("td", { class: "t" }, ago(q.last_published)), h("td", {}, Math.round(q.mean_score))))) : h("p", { class: "muted" }, "No feeds yet."));
 }
 
 export const pages = { overview, peers, objects, decisions, audit, feeds };

@@ -329,7 +329,7 @@ func newFeedsCmd() *cobra.Command {
 	var f apiFlags
 	c := &cobra.Command{
 		Use:   "feeds --data DIR [--json]",
-		Short: "Show every origin feed the node holds, with its head and gaps",
+		Short: "Show every origin feed the node holds, with its head and gaps, and each origin's feed quality",
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var r adminapi.FeedsResponse
@@ -345,7 +345,10 @@ func newFeedsCmd() *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", origin, orDash(x.Team), x.Feed, x.Contiguous, x.Max, x.Missing,
 					x.TopicPeers, short(x.HeadID))
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			return printFeedQuality(cmd, r.Quality)
 		},
 	}
 	f.add(c, true)

@@ -124,12 +124,17 @@ func newObjectsCmd() *cobra.Command {
 	var dir, id, typ, tlp, next, origin, text, addedAfter string
 	var limit int
 	var asJSON bool
+	var qf qualityFlags
 	c := &cobra.Command{
-		Use:   "objects --data DIR [--id ID] [--type T] [--tlp LEVEL] [--json]",
+		Use:   "objects --data DIR [--id ID [--feedback]] [--type T] [--tlp LEVEL] [--min-score N] [--hide-false-positive] [--json]",
 		Short: "List STIX objects the node holds",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if qf.feedback {
+				return showFeedback(cmd, dir, id, asJSON)
+			}
 			q := url.Values{}
+			qf.apply(q)
 			for k, v := range map[string]string{"id": id, "type": typ, "tlp": tlp, "next": next,
 				"origin": origin, "text": text, "added_after": addedAfter} {
 				if v != "" {
@@ -174,6 +179,7 @@ func newObjectsCmd() *cobra.Command {
 	c.Flags().StringVar(&text, "text", "", "text in the name or description")
 	c.Flags().StringVar(&addedAfter, "added-after", "", "RFC 3339 time: only objects added after it")
 	c.Flags().BoolVar(&asJSON, "json", false, "print the admin API's JSON")
+	qf.add(c)
 	must(c.MarkFlagRequired("data"))
 	return c
 }

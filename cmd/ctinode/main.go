@@ -79,5 +79,6 @@ func newRoot() *cobra.Command {
 		newVersionCmd(),
 		newDecisionsCmd(), newFeedsCmd(), newEventsCmd(), newForksCmd(), newVersionsCmd(), newImportCmd(),
 	)
+	root.AddCommand(newQualityCmds()...)
 	return root
 }

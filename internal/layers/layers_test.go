@@ -22,6 +22,7 @@ var layer = map[string]int{
 	"ledger":   2,
 	"gossip":   2,
 	"adminapi": 3,
+	"quality":  3,
 	"taxii":    3,
 	"node":     4,
 	// The harness sits between node and the commands: the demo and the
