@@ -58,13 +58,6 @@ func (s *feedStore) count(origin peer.ID, feed envelope.Feed) int {
 	return len(s.feeds[feedKey{origin, feed}])
 }
 
-func (s *feedStore) has(origin peer.ID, feed envelope.Feed, seq uint64) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, ok := s.feeds[feedKey{origin, feed}][seq]
-	return ok
-}
-
 func headOf(k feedKey, m map[uint64]*envelope.Entry) SyncHead {
 	h := SyncHead{Origin: k.origin, Feed: k.feed}
 	for seq, e := range m {
@@ -171,12 +164,6 @@ func (s *syncSink) HandleEntry(_ context.Context, e *envelope.Entry, objs []*sti
 	s.mu.Unlock()
 	s.store.add(e)
 	return nil
-}
-
-func (s *syncSink) delivered() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.n
 }
 
 func (s *syncSink) violations() []string {

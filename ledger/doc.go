@@ -55,6 +55,28 @@
 // retracted one (visible only with IncludeRetracted). A revoked version is
 // an ordinary version and becomes current when newest.
 //
+// # Upgrades
+//
+// The store records its schema (key 0x01 's') when created. Open compares
+// it with SchemaVersion:
+//   - equal: the store opens;
+//   - older: Open runs the steps of migrations() in order, v to v+1 up to
+//     SchemaVersion, then writes the new version, all in one Badger
+//     transaction, so a crash or a failing step leaves the store at its old
+//     schema, still readable by the binary that wrote it;
+//   - newer: Open fails with ErrNewerSchema naming both versions; nothing
+//     is written, so the newer binary still opens it. Downgrades are not
+//     supported: keep a Backup from before the upgrade to go back.
+//
+// Restore applies the same rule to a backup's recorded schema. A change to
+// the key layout bumps SchemaVersion and adds its step to migrations() in
+// the same commit, with a test that opens a store written the old way;
+// steps are never removed. A step must fit in one transaction (Badger caps
+// it at 15 % of a memtable); one that rewrites a whole store needs a
+// resumable, batched design of its own. Schema 1 is the first, so there
+// are no steps yet; migrate_test.go exercises the mechanism with test
+// steps and a simulated newer binary.
+//
 // Memory: see Options. Small memtables, one table size for every level, no
 // block cache and a bounded index cache keep the heap near 120 MiB
 // whatever the store's size (measured at a million objects).

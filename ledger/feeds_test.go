@@ -50,10 +50,10 @@ func TestHeadsAndGaps(t *testing.T) {
 		t.Fatalf("head of unknown feed: %v", err)
 	}
 	type step struct {
-		seq                 int // 1-based
-		contiguous, max     uint64
-		missing             []Range
-		wantBroken, wantDup bool
+		seq             int // 1-based
+		contiguous, max uint64
+		missing         []Range
+		wantDup         bool
 	}
 	steps := []step{
 		{seq: 3, contiguous: 0, max: 3, missing: []Range{{1, 2}}},

@@ -69,16 +69,15 @@ type Page struct {
 }
 
 type filter struct {
-	levels     uint32
-	byLevel    bool
-	groups     []string
-	allGroups  bool
-	origin     peer.ID
-	typ        string
-	retracted  bool
-	limit      int
-	after      uint64
-	startAfter uint64 // cursor or AddedAfter, the larger
+	levels    uint32
+	byLevel   bool
+	groups    []string
+	allGroups bool
+	origin    peer.ID
+	typ       string
+	retracted bool
+	limit     int
+	after     uint64
 }
 
 func newFilter(q *Query) (filter, error) {

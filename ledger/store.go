@@ -36,8 +36,15 @@ type Store struct {
 	closeEr error
 }
 
-// Open opens (creating if needed) the store described by opts.
+// Open opens (creating if needed) the store described by opts, upgrading
+// an older schema in place and refusing a newer one with ErrNewerSchema.
 func Open(opts Options) (*Store, error) {
+	return open(opts, SchemaVersion, migrations())
+}
+
+// open is Open for a program whose schema is target and whose upgrade steps
+// are steps; tests use it to play a newer binary.
+func open(opts Options, target uint32, steps map[uint32]migrateFunc) (*Store, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
@@ -54,7 +61,7 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open badger in %q: %w", opts.Dir, err)
 	}
 	s := &Store{db: db, opts: opts, log: log, now: now, done: make(chan struct{}), gcDone: make(chan struct{})}
-	if err := s.init(); err != nil {
+	if err := s.init(target, steps); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -68,22 +75,29 @@ func Open(opts Options) (*Store, error) {
 
 // init checks the schema version, runs migrations and loads the writer's
 // in-memory state (counters and the added clock).
-func (s *Store) init() error {
+func (s *Store) init(target uint32, steps map[uint32]migrateFunc) error {
+	// One transaction: a store is at its old schema or at target, never
+	// between, whatever happens during the upgrade.
 	err := s.db.Update(func(txn *badger.Txn) error {
-		v, err := schemaOf(txn)
+		v, err := schemaOf(txn, target)
 		if err != nil {
 			return err
 		}
-		if v > SchemaVersion {
+		if v > target {
 			return fmt.Errorf("%w: store has schema %d, this program reads up to %d: run a newer ctinode or use another data directory",
-				ErrNewerSchema, v, SchemaVersion)
+				ErrNewerSchema, v, target)
 		}
-		for ; v < SchemaVersion; v++ {
-			if err := migrate(txn, v); err != nil {
+		for ; v < target; v++ {
+			step, ok := steps[v]
+			if !ok {
+				return fmt.Errorf("%w: no migration from schema %d", ErrNotLedger, v)
+			}
+			if err := step(txn); err != nil {
 				return fmt.Errorf("migrate ledger schema %d to %d: %w", v, v+1, err)
 			}
+			s.log.Info("migrated ledger schema", "from", v, "to", v+1)
 		}
-		return txn.Set(keySchema, binary.BigEndian.AppendUint32(nil, SchemaVersion))
+		return txn.Set(keySchema, binary.BigEndian.AppendUint32(nil, target))
 	})
 	if err != nil {
 		return err
@@ -111,9 +125,9 @@ func (s *Store) init() error {
 	})
 }
 
-// schemaOf returns the stored schema version; 0 for an empty database. A
-// non-empty database without one is not a ledger.
-func schemaOf(txn *badger.Txn) (uint32, error) {
+// schemaOf returns the stored schema version, or fresh for an empty
+// database. A non-empty database without one is not a ledger.
+func schemaOf(txn *badger.Txn, fresh uint32) (uint32, error) {
 	item, err := txn.Get(keySchema)
 	if errors.Is(err, badger.ErrKeyNotFound) {
 		it := txn.NewIterator(badger.IteratorOptions{})
@@ -122,7 +136,7 @@ func schemaOf(txn *badger.Txn) (uint32, error) {
 		if it.Valid() {
 			return 0, fmt.Errorf("%w: database has data but no schema version", ErrNotLedger)
 		}
-		return SchemaVersion, nil // fresh store
+		return fresh, nil
 	}
 	if err != nil {
 		return 0, fmt.Errorf("read schema version: %w", err)
@@ -138,13 +152,15 @@ func schemaOf(txn *badger.Txn) (uint32, error) {
 	return v, err
 }
 
-// migrate upgrades a store from schema from to from+1 inside txn. There is
-// nothing below version 1; later versions add cases here.
-func migrate(txn *badger.Txn, from uint32) error {
-	switch from {
-	default:
-		return fmt.Errorf("%w: no migration from schema %d", ErrNotLedger, from)
-	}
+// migrateFunc upgrades a store by one schema version inside txn.
+type migrateFunc func(txn *badger.Txn) error
+
+// migrations returns the upgrade steps: step v takes a store from schema v
+// to v+1. The change that bumps SchemaVersion adds its step here; steps are
+// never removed, so a store of any older schema climbs to the current one.
+// Schema 1 is the first, so there are none yet.
+func migrations() map[uint32]migrateFunc {
+	return map[uint32]migrateFunc{}
 }
 
 // acquire registers an operation, failing once Close has begun.

@@ -1,6 +1,9 @@
 package node
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"unicode/utf8"
+)
 
 // topLevelID returns the value of the top-level "id" member of a JSON
 // object, or "" if it has none or raw is not an object. It reads only as far
@@ -36,7 +39,9 @@ func topLevelID(raw []byte) string {
 			if end < 0 {
 				return ""
 			}
-			if !hasByte(raw[i+1:end-1], '\\') {
+			// Invalid UTF-8 goes the slow way, which replaces it with
+			// U+FFFD as every other decoder of the object does.
+			if !hasByte(raw[i+1:end-1], '\\') && utf8.Valid(raw[i+1:end-1]) {
 				return string(raw[i+1 : end-1])
 			}
 			var s string
