@@ -50,17 +50,6 @@ func indicatorJSON(id string, created time.Time, pattern string, extra string) [
 		`"pattern":%q,"pattern_type":"stix","valid_from":%q%s}`, id, ts, ts, pattern, ts, extra)
 }
 
-// record makes a ledger record of raw published by origin at level.
-func record(tb tester, origin peer.ID, level stix.Level, raw []byte) ledger.ObjectRecord {
-	tb.Helper()
-	o, err := stix.Parse(raw)
-	if err != nil {
-		tb.Fatalf("parse %s: %v", raw, err)
-	}
-	return ledger.ObjectRecord{ID: o.ID, Type: o.Type, Created: o.Created, Modified: o.Modified, Level: level,
-		Origin: origin, Revoked: o.Revoked, Raw: append([]byte(nil), o.Raw...)}
-}
-
 // memLedger is a real in-memory ledger fed by signed entries.
 type memLedger struct {
 	tb    testing.TB
