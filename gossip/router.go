@@ -84,7 +84,7 @@ func New(h host.Host, cfg Config) (*Router, error) {
 		topics: make(map[string]*joined),
 		peers:  newPeerState(),
 	}
-	ps, err := pubsub.NewGossipSub(ctx, h,
+	opts := []pubsub.Option{
 		pubsub.WithGossipSubProtocols(Protocols(), pubsub.GossipSubDefaultFeatures),
 		// The entry carries the origin's signature; pubsub's own would only
 		// name the forwarder and cost a second signature per message.
@@ -106,7 +106,9 @@ func New(h host.Host, cfg Config) (*Router, error) {
 		pubsub.WithDefaultValidator(pubsub.ValidatorEx(r.validate), pubsub.WithValidatorInline(true)),
 		pubsub.WithRawTracer(tracer{r}),
 		pubsub.WithLogger(cfg.Logger.With("subsystem", "pubsub")),
-	)
+	}
+	opts = append(opts, cfg.Unsafe.options()...) // leak tests only
+	ps, err := pubsub.NewGossipSub(ctx, h, opts...)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("start gossipsub: %w", err)

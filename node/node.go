@@ -31,6 +31,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now overrides the clock (tests).
 	Now func() time.Time
+	// UnsafeGossip turns on pubsub features the node otherwise refuses
+	// (flood publishing, direct peers, floodsub). Leak tests only.
+	UnsafeGossip gossip.UnsafeOptions
 }
 
 // Node is one ctimesh node: the composition root wiring trust, ledger,
@@ -40,6 +43,8 @@ type Node struct {
 	log *slog.Logger
 	id  *identity
 	now func() time.Time
+
+	unsafeGossip gossip.UnsafeOptions // leak tests only
 
 	store    *ledger.Store
 	trust    *trust.Manager
@@ -116,6 +121,8 @@ func New(cfg Config, opts Options) (*Node, error) {
 		store: store,
 		trust: mgr,
 		reg:   prometheus.NewRegistry(),
+
+		unsafeGossip: opts.UnsafeGossip,
 	}
 	n.metrics = newMetrics(n.reg)
 	n.obs = newObserver(n)
@@ -204,6 +211,7 @@ func (n *Node) Start() error {
 		Sink:       n,
 		Observer:   n.observe,
 		Logger:     n.log.With("component", "gossip"),
+		Unsafe:     n.unsafeGossip,
 	})
 	if err != nil {
 		n.Close()
