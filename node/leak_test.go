@@ -51,9 +51,12 @@ import (
 //	forged credential                      Q: listed credential edited to accredited
 //	expired credential                     E: accredited credential already expired
 //	credential expiring while in mesh      X: accredited, expires during the test
-//	revoked while in the mesh              V: revocation handed to B, not the publisher
+//	revoked while in the mesh              V: revocation handed to D, not the publisher
+//	stale trust list                       B offline during the revocation, back with V valid
 //	revoked peer redialing                 V's key dials every node after revocation
 //	replayed old key packages              V's encryption key against every keys entry
+//	AMBER+STRICT                           only A's team (A alone): B, V never
+//	AMBER to a group                       V (in the group) yes, B never
 func TestLeakSuite(t *testing.T) {
 	const (
 		iB = iota
@@ -63,6 +66,7 @@ func TestLeakSuite(t *testing.T) {
 		iV
 		iA // last, so its direct peers can name every other node
 	)
+	const energy = "sector:energy"
 	m := meshtest.NewWith(t, meshtest.Options{
 		UnsafeGossip: func(i int, m *meshtest.Mesh) gossip.UnsafeOptions {
 			switch i {
@@ -82,8 +86,8 @@ func TestLeakSuite(t *testing.T) {
 		member("CERT-C", trust.StatusListed, stix.Amber),
 		member("CERT-D", trust.StatusAccredited, stix.Green),
 		observer("Regulator", stix.Amber),
-		member("CERT-V", trust.StatusAccredited, stix.Amber),
-		member("CERT-A", trust.StatusAccredited, stix.Amber),
+		member("CERT-V", trust.StatusAccredited, stix.Amber, energy),
+		member("CERT-A", trust.StatusAccredited, stix.AmberStrict, energy),
 	)
 	a, b, c, d, r, v := m.Nodes[iA], m.Nodes[iB], m.Nodes[iC], m.Nodes[iD], m.Nodes[iR], m.Nodes[iV]
 	ineligible := []*meshtest.Node{c, d, r}
@@ -156,7 +160,8 @@ func TestLeakSuite(t *testing.T) {
 
 	// The admitted attackers must be verified and X meshed before AMBER
 	// flows, or the test proves nothing.
-	ctx, cancel := context.WithTimeout(context.Background(), arriveTimeout)
+	// One deadline for the whole suite's polls; each step is far shorter.
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	err = meshtest.Poll(ctx, func() error {
 		for _, at := range []*attacker{x, f, g, w, s} {
@@ -205,8 +210,14 @@ func TestLeakSuite(t *testing.T) {
 	warmUp(t, a, amber, b, v)
 
 	// Round 1: AMBER while V and X are eligible.
-	m1, ids1 := publishMarked(t, a, "round1")
+	m1, ids1 := publishMarked(t, a, "round1", stix.Amber, node.PublishOptions{})
+	// AMBER+STRICT stays in A's team (A is its only node); AMBER to a
+	// group reaches only its members (V, not B).
+	strict, strictIDs := publishMarked(t, a, "strict", stix.AmberStrict, node.PublishOptions{})
+	group, groupIDs := publishMarked(t, a, "group", stix.Amber, node.PublishOptions{Group: energy})
 	waitHeld(t, []*meshtest.Node{b, v}, ids1...)
+	waitHeld(t, []*meshtest.Node{a}, strictIDs...)
+	waitHeld(t, []*meshtest.Node{v}, groupIDs...)
 	// W asks for A's entries by id, then subscribes to AMBER and grafts.
 	for _, n := range targets {
 		_ = ww.send(n.PeerID(), pbRPC{control: iwant(m1.entries...)}.rpc())
@@ -225,20 +236,30 @@ func TestLeakSuite(t *testing.T) {
 		t.Fatalf("X never received AMBER while eligible: the attack path does not deliver: %v", err)
 	}
 
-	// Revocation handed to B, not the publisher.
+	// Revocation handed to D, neither the publisher nor the revoked peer,
+	// while B is offline: B comes back with a stale trust list (V still
+	// valid), reconnects to everyone including V, and must learn the
+	// revocation before it can serve V anything published after it.
+	if err := m.Stop(iB); err != nil {
+		t.Fatal(err)
+	}
 	rev, err := trust.Revoke(m.Authority, m.Federation, v.Credential, "leak suite: revoked while in the mesh")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := b.AddRevocation(ctx, rev.Marshal()); err != nil {
+	if _, _, err := d.AddRevocation(ctx, rev.Marshal()); err != nil {
 		t.Fatal(err)
 	}
-	others := []*meshtest.Node{a, b, c, d, r}
-	waitDisconnected(t, v.PeerID(), "V", others...)
+	waitDisconnected(t, v.PeerID(), "V", a, c, d, r)
 
-	// Round 2: published after the revocation reached A.
-	m2, ids2 := publishMarked(t, a, "round2")
+	// Round 2: published after the revocation reached A, while B is away.
+	m2, ids2 := publishMarked(t, a, "round2", stix.Amber, node.PublishOptions{})
+	if err := m.Restart(iB); err != nil {
+		t.Fatal(err)
+	}
 	waitHeld(t, []*meshtest.Node{b}, ids2...)
+	others := []*meshtest.Node{a, b, c, d, r}
+	waitDisconnected(t, v.PeerID(), "V", b)
 	assertNeverHeld(t, []*meshtest.Node{v}, ids2...)
 	// V redials everyone: the gaters refuse it.
 	for _, n := range others {
@@ -255,9 +276,12 @@ func TestLeakSuite(t *testing.T) {
 		time.Sleep(wait)
 	}
 	waitDisconnected(t, x.id, "X", a, b)
-	m3, ids3 := publishMarked(t, a, "round3")
+	warmUp(t, a, amber, b)
+	m3, ids3 := publishMarked(t, a, "round3", stix.Amber, node.PublishOptions{})
 	waitHeld(t, []*meshtest.Node{b}, ids3...)
 	assertNeverHeld(t, ineligible, ids1...)
+	assertNeverHeld(t, []*meshtest.Node{b, c, d, r, v}, strictIDs...)
+	assertNeverHeld(t, []*meshtest.Node{b, c, d, r}, groupIDs...)
 	assertNeverHeld(t, ineligible, slices.Concat(ids2, ids3)...)
 	for _, id := range m3.entries {
 		if x.received(id) {
@@ -272,7 +296,7 @@ func TestLeakSuite(t *testing.T) {
 				t.Errorf("%s received %d entries on %s", at.name, n, tp)
 			}
 		}
-		for _, id := range slices.Concat(m1.entries, m2.entries, m3.entries) {
+		for _, id := range slices.Concat(m1.entries, m2.entries, m3.entries, strict.entries, group.entries) {
 			if at.received(id) {
 				t.Errorf("%s received AMBER entry %s", at.name, id)
 			}
@@ -292,6 +316,16 @@ func TestLeakSuite(t *testing.T) {
 			t.Errorf("%s received %d CLEAR entries: it should not be admitted at all", at.name, n)
 		}
 	}
+	s.connect(a, b) // B restarted on a new port
+	err = meshtest.Poll(ctx, func() error {
+		if !a.Verified(s.id) || !b.Verified(s.id) {
+			return errNotYet
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("S not verified again: %v", err)
+	}
 	feeds, keyErrs := s.syncAttack(t, fed, a.PeerID(), a, b)
 	for f, n := range feeds {
 		if f.Sealed() && f.Level >= stix.Amber {
@@ -306,7 +340,7 @@ func TestLeakSuite(t *testing.T) {
 	}
 
 	// Offline checks: close every node and look at what is on disk.
-	markers := [][]byte{m1.marker, m2.marker, m3.marker}
+	markers := [][]byte{m1.marker, m2.marker, m3.marker, strict.marker, group.marker}
 	for i := range m.Nodes {
 		if err := m.Stop(i); err != nil {
 			t.Fatal(err)
@@ -314,11 +348,19 @@ func TestLeakSuite(t *testing.T) {
 	}
 	for _, n := range ineligible {
 		assertDirClean(t, n.Dir, n.Spec.Name, markers...)
-		assertNoFeed(t, n.Dir, n.Spec.Name, func(f envelope.Feed) bool { return f.Level >= stix.Amber })
+		assertNoFeed(t, n.Dir, n.Spec.Name, func(f envelope.Feed) bool { return f.Level >= stix.Amber || f.Group != "" }, stix.Amber, stix.AmberStrict, stix.Red)
 	}
-	assertDirClean(t, v.Dir, "revoked V", m2.marker, m3.marker)
-	// Control: the scan finds plaintext where it is legitimately stored.
-	for _, mk := range markers {
+	assertDirClean(t, v.Dir, "revoked V", m2.marker, m3.marker, strict.marker)
+	assertDirClean(t, b.Dir, "B (other team, not in the group)", strict.marker, group.marker)
+	assertNoFeed(t, b.Dir, "B", func(f envelope.Feed) bool { return f.Level == stix.AmberStrict || f.Group != "" }, stix.AmberStrict, stix.Red)
+	// Controls: the scan finds plaintext where it is legitimately stored.
+	if !dirContains(t, v.Dir, group.marker) {
+		t.Errorf("control: V's data directory does not contain the group marker")
+	}
+	if !dirContains(t, a.Dir, strict.marker) {
+		t.Errorf("control: A's data directory does not contain the strict marker")
+	}
+	for _, mk := range markers[:3] {
 		if !dirContains(t, b.Dir, mk) {
 			t.Errorf("control: B's data directory does not contain marker %s; the scan proves nothing", mk)
 		}
@@ -331,9 +373,9 @@ type published struct {
 	entries []envelope.ID
 }
 
-// publishMarked publishes three AMBER objects whose names carry one fresh
-// marker, and returns the marker, the entry ids and the object ids.
-func publishMarked(t testing.TB, a *meshtest.Node, round string) (published, []string) {
+// publishMarked publishes three objects marked level whose names carry one
+// fresh marker, and returns the marker and entry ids, and the object ids.
+func publishMarked(t testing.TB, a *meshtest.Node, round string, level stix.Level, o node.PublishOptions) (published, []string) {
 	t.Helper()
 	var rb [12]byte
 	if _, err := rand.Read(rb[:]); err != nil {
@@ -343,12 +385,12 @@ func publishMarked(t testing.TB, a *meshtest.Node, round string) (published, []s
 	var ids []string
 	var raws [][]byte
 	for i := range 3 {
-		id, raw := indicator(t, fmt.Sprintf("%s %d", marker, i), stix.Amber, "")
+		id, raw := indicator(t, fmt.Sprintf("%s %d", marker, i), level, "")
 		ids = append(ids, id)
 		raws = append(raws, raw)
 	}
 	bundle := `{"type":"bundle","id":"bundle--6ba7b810-9dad-41d1-80b4-00c04fd430c8","objects":[` + string(bytes.Join(raws, []byte(","))) + `]}`
-	res := publish(t, a, []byte(bundle), node.PublishOptions{})
+	res := publish(t, a, []byte(bundle), o)
 	p := published{marker: []byte(marker)}
 	for _, e := range res.Entries {
 		p.entries = append(p.entries, e.ID)
@@ -413,8 +455,8 @@ func assertDirClean(t testing.TB, dir, name string, markers ...[]byte) {
 }
 
 // assertNoFeed opens a stopped node's ledger and fails if it holds any
-// entry of a feed bad matches, or any object record at AMBER or above.
-func assertNoFeed(t testing.TB, dir, name string, bad func(envelope.Feed) bool) {
+// entry of a feed bad matches, or any object record at one of levels.
+func assertNoFeed(t testing.TB, dir, name string, bad func(envelope.Feed) bool, levels ...stix.Level) {
 	t.Helper()
 	st := openLedger(t, dir)
 	defer st.Close()
@@ -427,12 +469,15 @@ func assertNoFeed(t testing.TB, dir, name string, bad func(envelope.Feed) bool) 
 			t.Errorf("%s holds %d entries of %s/%s, which the transport should have kept from it", name, h.Max, h.Origin, h.Feed)
 		}
 	}
-	page, err := st.Objects(ledger.Query{AllGroups: true, Levels: []stix.Level{stix.Amber, stix.AmberStrict, stix.Red}})
+	if len(levels) == 0 {
+		return
+	}
+	page, err := st.Objects(ledger.Query{AllGroups: true, Levels: levels})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(page.Records) > 0 {
-		t.Errorf("LEAK: %s holds %d AMBER-or-above object records", name, len(page.Records))
+		t.Errorf("LEAK: %s holds %d object records at %v", name, len(page.Records), levels)
 	}
 }
 
