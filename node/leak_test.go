@@ -371,7 +371,7 @@ func TestLeakSuite(t *testing.T) {
 			t.Errorf("control: B's data directory does not contain marker %s; the scan proves nothing", mk)
 		}
 	}
-	checkKeyPackages(t, a, v, b, m2, m3, xCred)
+	checkKeyPackages(t, a, v, b, []published{m2, m3}, xCred)
 }
 
 type published struct {
@@ -501,10 +501,8 @@ func openLedger(t testing.TB, dir string) *ledger.Store {
 // the traffic): V recovers the epochs it was given, never the epoch of
 // anything published after its revocation. It also checks that no package
 // after the revocation or X's expiry wraps for them.
-func checkKeyPackages(t testing.TB, a, v, b *meshtest.Node, after ...any) {
+func checkKeyPackages(t testing.TB, a, v, b *meshtest.Node, after []published, xCred *trust.Credential) {
 	t.Helper()
-	m2, m3 := after[0].(published), after[1].(published)
-	xCred := after[2].(*trust.Credential)
 	st := openLedger(t, b.Dir)
 	defer st.Close()
 	amber := envelope.Feed{Level: stix.Amber}
@@ -553,7 +551,7 @@ func checkKeyPackages(t testing.TB, a, v, b *meshtest.Node, after ...any) {
 	if len(kr.HeldEpochs(a.Credential.PeerID, amber)) == 0 {
 		t.Errorf("control: replaying A's packages gave V no epoch at all; the replay check proves nothing")
 	}
-	for _, p := range []published{m2, m3} {
+	for _, p := range after {
 		for _, id := range p.entries {
 			e, err := st.Entry(id)
 			if err != nil {
