@@ -99,6 +99,9 @@ type Config struct {
 	// MaxMessageSize is pubsub's RPC size limit, at least MinMaxMessageSize.
 	// Default DefaultMaxMessageSize.
 	MaxMessageSize int
+	// Unsafe turns on pubsub features the router otherwise refuses. For
+	// leak tests; never set by the node outside tests (unsafe.go).
+	Unsafe UnsafeOptions
 }
 
 func (c *Config) setDefaults() {

@@ -87,7 +87,7 @@ func New(h host.Host, cfg Config) (*Router, error) {
 		peers:  newPeerState(),
 	}
 	r.scores = &scoreBook{r: r}
-	ps, err := pubsub.NewGossipSub(ctx, h,
+	opts := []pubsub.Option{
 		pubsub.WithGossipSubProtocols(Protocols(), pubsub.GossipSubDefaultFeatures),
 		// The entry carries the origin's signature; pubsub's own would only
 		// name the forwarder and cost a second signature per message.
@@ -112,7 +112,9 @@ func New(h host.Host, cfg Config) (*Router, error) {
 		pubsub.WithPeerScore(ScoreParams(cfg.Score), ScoreThresholds()),
 		pubsub.WithPeerScoreInspect(pubsub.PeerScoreInspectFn(r.inspectScores), ScoreInspectInterval),
 		pubsub.WithLogger(cfg.Logger.With("subsystem", "pubsub")),
-	)
+	}
+	opts = append(opts, cfg.Unsafe.options()...) // leak tests only
+	ps, err := pubsub.NewGossipSub(ctx, h, opts...)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("start gossipsub: %w", err)

@@ -35,6 +35,9 @@ type Options struct {
 	// LogLevel, when set, is the level of Logger's handler: Reload sets it
 	// to the configured log.level (LogConfig.NewLoggerVar).
 	LogLevel *slog.LevelVar
+	// UnsafeGossip turns on pubsub features the node otherwise refuses
+	// (flood publishing, direct peers, floodsub). Leak tests only.
+	UnsafeGossip gossip.UnsafeOptions
 }
 
 // Node is one ctimesh node: the composition root wiring trust, ledger,
@@ -44,6 +47,8 @@ type Node struct {
 	log *slog.Logger
 	id  *identity
 	now func() time.Time
+
+	unsafeGossip gossip.UnsafeOptions // leak tests only
 
 	store    *ledger.Store
 	trust    *trust.Manager
@@ -129,7 +134,8 @@ func New(cfg Config, opts Options) (*Node, error) {
 		trust: mgr,
 		reg:   prometheus.NewRegistry(),
 
-		logLevel: opts.LogLevel,
+		logLevel:     opts.LogLevel,
+		unsafeGossip: opts.UnsafeGossip,
 	}
 	n.metrics = newMetrics(n.reg)
 	n.obs = newObserver(n)
@@ -230,6 +236,7 @@ func (n *Node) Start() error {
 		Observer:   n.observe,
 		Logger:     n.log.With("component", "gossip"),
 		Score:      scoreSource{n: n},
+		Unsafe:     n.unsafeGossip,
 	})
 	if err != nil {
 		n.Close()

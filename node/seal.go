@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -38,9 +39,13 @@ func (n *Node) sealFor(f envelope.Feed, entries *[]*envelope.Entry) (*trust.Epoc
 		return nil, nil
 	}
 	eligible := n.eligible(f)
+	before := n.keyring.HeldEpochs(n.id.id, f)
 	ek, pkgs, err := n.keyring.Prepare(f, eligible)
 	if err != nil {
 		return nil, fmt.Errorf("epoch key for %s: %w", f, err)
+	}
+	if !slices.Contains(before, ek.Epoch) {
+		n.auditEpoch(f, ek.Epoch, len(before) == 0, len(eligible))
 	}
 	for _, pkg := range pkgs {
 		raw, err := envelope.EncodeKeyPackage(pkg)
@@ -58,6 +63,18 @@ func (n *Node) sealFor(f envelope.Feed, entries *[]*envelope.Entry) (*trust.Epoc
 		n.auditKeys(f, pkg, e, len(eligible))
 	}
 	return &ek, nil
+}
+
+// auditEpoch records that this node started a new epoch on f: the first,
+// or one that leaves out a peer no longer eligible (revoked, expired,
+// narrowed) or one with a new credential.
+func (n *Node) auditEpoch(f envelope.Feed, epoch uint64, first bool, eligible int) {
+	reason := "eligible set changed: a recipient was revoked, expired, narrowed or has a new credential"
+	if first {
+		reason = "first epoch"
+	}
+	n.audit(trust.AuditRecord{Kind: trust.AuditEpochRotated, Actor: trust.AuditActorLocal, Origin: n.id.id,
+		Feed: f.String(), Level: f.Level, Epoch: epoch, Recipients: uint64(eligible), Reason: reason})
 }
 
 // eligible lists the current credentials of every other peer that may

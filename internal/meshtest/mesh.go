@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ctimesh/ctimesh/envelope"
+	"github.com/ctimesh/ctimesh/gossip"
 	"github.com/ctimesh/ctimesh/node"
 	"github.com/ctimesh/ctimesh/stix"
 	"github.com/ctimesh/ctimesh/trust"
@@ -36,6 +37,10 @@ type Options struct {
 	FederationName string
 	// Configure may adjust each node's config before it starts.
 	Configure func(i int, cfg *node.Config)
+	// UnsafeGossip, if set, gives node i deliberately unsafe pubsub
+	// options when it starts (leak tests only). Nodes start in order, so
+	// node i can name nodes before it as direct peers.
+	UnsafeGossip func(i int, m *Mesh) gossip.UnsafeOptions
 }
 
 // Mesh is a running in-process federation: one authority, N nodes on
@@ -155,7 +160,11 @@ func (m *Mesh) startNode(i int) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	n, err := node.New(cfg, node.Options{Logger: log.With("node", m.Nodes[i].Spec.Name)})
+	nopts := node.Options{Logger: log.With("node", m.Nodes[i].Spec.Name)}
+	if m.opts.UnsafeGossip != nil {
+		nopts.UnsafeGossip = m.opts.UnsafeGossip(i, m)
+	}
+	n, err := node.New(cfg, nopts)
 	if err != nil {
 		return err
 	}
