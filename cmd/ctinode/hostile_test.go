@@ -288,6 +288,14 @@ func TestProcessHostilePeer(t *testing.T) {
 				}
 			}
 			if ok, err := connected(n, x.id.String()); err != nil || !ok {
+				// A node reconnects a peer whose trust standing changed
+				// (gossip.Router.Refresh); the hostile host does not listen,
+				// so it must dial back itself, as a real peer would.
+				if ai, perr := peer.AddrInfoFromString(n.addr); perr == nil {
+					ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					x.h.Connect(ctx, *ai)
+					cancel()
+				}
 				return fmt.Errorf("%s has not accepted the hostile peer (%v)", n.name, err)
 			}
 		}
