@@ -280,26 +280,45 @@ func (w *writer) append(e *envelope.Entry, raw []byte, objs []*stix.Object, offs
 
 	switch e.Kind {
 	case envelope.KindObjects:
-		base := uint64(received.UnixNano())
-		if received.Before(time.Unix(0, 0)) {
-			base = 0
-		}
-		if w.clock < base {
-			w.clock = base - 1
-		}
-		for i, o := range objs {
-			if err := w.indexObject(e, id, o, offs[i]); err != nil {
-				return fmt.Errorf("object %s: %w", o.ID, err)
-			}
-		}
+		return w.indexObjects(e, id, objs, offs, received)
 	case envelope.KindRetract:
-		for _, sid := range retract {
-			if sid == "" || len(sid) > maxObjectID {
-				continue
-			}
-			if err := w.retract(e, sid); err != nil {
-				return fmt.Errorf("retract %s: %w", sid, err)
-			}
+		return w.retractAll(e, retract)
+	}
+	return nil
+}
+
+// indexObjects indexes the objects of an entry. Added times start at the
+// time the entry was received; offs gives each object's offset in the
+// stored entry, or is nil when the objects are stored inline (opened
+// sealed payloads).
+func (w *writer) indexObjects(e *envelope.Entry, id envelope.ID, objs []*stix.Object, offs []int, received time.Time) error {
+	base := uint64(received.UnixNano())
+	if received.Before(time.Unix(0, 0)) {
+		base = 0
+	}
+	if w.clock < base {
+		w.clock = base - 1
+	}
+	for i, o := range objs {
+		off := -1
+		if offs != nil {
+			off = offs[i]
+		}
+		if err := w.indexObject(e, id, o, off); err != nil {
+			return fmt.Errorf("object %s: %w", o.ID, err)
+		}
+	}
+	return nil
+}
+
+// retractAll withdraws every named STIX id of e's origin.
+func (w *writer) retractAll(e *envelope.Entry, ids []string) error {
+	for _, sid := range ids {
+		if sid == "" || len(sid) > maxObjectID {
+			continue
+		}
+		if err := w.retract(e, sid); err != nil {
+			return fmt.Errorf("retract %s: %w", sid, err)
 		}
 	}
 	return nil

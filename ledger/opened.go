@@ -55,29 +55,14 @@ func (s *Store) AddOpened(e *envelope.Entry, objs []*stix.Object, retracted []st
 	}
 	switch e.Kind {
 	case envelope.KindObjects:
-		base := uint64(received.UnixNano())
-		if received.Before(time.Unix(0, 0)) {
-			base = 0
-		}
-		if w.clock < base {
-			w.clock = base - 1
-		}
-		for _, o := range objs {
-			if err := w.indexObject(e, res.ID, o, -1); err != nil {
-				return res, fmt.Errorf("object %s: %w", o.ID, err)
-			}
-		}
+		err = w.indexObjects(e, res.ID, objs, nil, received)
 	case envelope.KindRetract:
-		for _, sid := range retracted {
-			if sid == "" || len(sid) > maxObjectID {
-				continue
-			}
-			if err := w.retract(e, sid); err != nil {
-				return res, fmt.Errorf("retract %s: %w", sid, err)
-			}
-		}
+		err = w.retractAll(e, retracted)
 	default:
 		return res, nil
+	}
+	if err != nil {
+		return res, err
 	}
 	if err := txn.Set(keyCounters, w.cnt.encode()); err != nil {
 		return res, err
