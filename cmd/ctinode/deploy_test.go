@@ -92,47 +92,6 @@ func freePortBase(t *testing.T, n int) int {
 	return 0
 }
 
-// startConfigured runs `ctinode run --data dir` with nothing but the node's
-// own ctinode.yaml, as compose does, and waits for its admin API.
-func startConfigured(t *testing.T, name, dir string) *nodeProc {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	p := &nodeProc{name: name, dir: dir, stderr: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.CommandContext(ctx, ctinodeBin, "run", "--data", dir)
-	p.cmd.Stdout, p.cmd.Stderr = p.stderr, p.stderr
-	if err := p.cmd.Start(); err != nil {
-		cancel()
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		cancel()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-			return
-		default:
-		}
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Log(p.tail())
-		}
-	})
-	poll(t, 60*time.Second, name+" admin API", func() error {
-		select {
-		case <-p.done:
-			return stopPolling{fmt.Errorf("%s exited: %v\n%s", name, p.err, p.tail())}
-		default:
-		}
-		var st status
-		return ctlJSON(t, &st, "status", "--data", dir, "--json")
-	})
-	return p
-}
-
 // fileContents maps every regular file under dir to its contents.
 func fileContents(t *testing.T, dir string) map[string][]byte {
 	t.Helper()
@@ -221,7 +180,7 @@ func TestDeployBootstrap(t *testing.T) {
 
 	// Run the four nodes from their own configuration only.
 	for _, n := range nodes {
-		n.proc = startConfigured(t, n.name, n.dir)
+		n.proc = startNodeArgs(t, n.name, n.dir) // its own ctinode.yaml only, as compose runs it
 		var st status
 		if err := ctlJSON(t, &st, "status", "--data", n.dir, "--json"); err != nil {
 			t.Fatal(err)

@@ -141,13 +141,22 @@ func (p *nodeProc) tail() string {
 	return fmt.Sprintf("--- %s stderr ---\n%s", p.name, s)
 }
 
-// startNode runs the node in dir and waits until its admin API answers.
+// startNode runs the node in dir on loopback with free ports and the given
+// bootstrap peers, and waits until its admin API answers.
 func startNode(t *testing.T, name, dir string, peers ...string) *nodeProc {
 	t.Helper()
-	args := []string{"run", "--data", dir, "--listen", "/ip4/127.0.0.1/tcp/0", "--admin", "127.0.0.1:0"}
+	args := []string{"--listen", "/ip4/127.0.0.1/tcp/0", "--admin", "127.0.0.1:0"}
 	for _, p := range peers {
 		args = append(args, "--peer", p)
 	}
+	return startNodeArgs(t, name, dir, args...)
+}
+
+// startNodeArgs runs `ctinode run --data dir extra...` and waits until its
+// admin API answers.
+func startNodeArgs(t *testing.T, name, dir string, extra ...string) *nodeProc {
+	t.Helper()
+	args := append([]string{"run", "--data", dir}, extra...)
 	// The context is only a backstop: Cleanup kills the process long before.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	p := &nodeProc{name: name, dir: dir, stderr: &syncBuffer{}, done: make(chan struct{})}
