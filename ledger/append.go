@@ -50,60 +50,24 @@ type Result struct {
 // (and, for sealed payloads, opened) objects of an objects entry, in payload
 // order; other kinds carry none. Append does not check signatures or trust.
 func (s *Store) Append(e *envelope.Entry, objs []*stix.Object, meta AppendMeta) (Result, error) {
-	var res Result
-	if e == nil {
-		return res, fmt.Errorf("%w: nil entry", ErrInvalid)
-	}
-	raw, err := e.Encode()
+	p, err := s.prepare(e, objs, meta)
 	if err != nil {
-		return res, fmt.Errorf("%w: %w", ErrInvalid, err)
-	}
-	res.ID = e.ID()
-	if err := checkFeed(e.Origin, e.Feed); err != nil {
-		return res, err
-	}
-	if e.Kind != envelope.KindObjects && len(objs) > 0 {
-		return res, fmt.Errorf("%w: %s entry with %d objects", ErrInvalid, e.Kind, len(objs))
-	}
-	for i, o := range objs {
-		if err := checkObject(o); err != nil {
-			return res, fmt.Errorf("object %d: %w", i, err)
+		if e == nil {
+			return Result{}, err
 		}
+		return Result{ID: e.ID()}, err
 	}
-	offs := payloadOffsets(e, raw, objs)
-	var retract []string
-	if e.Kind == envelope.KindRetract {
-		retract = s.retractIDs(e, meta)
-	}
-	received := meta.Received
-	if received.IsZero() {
-		received = s.now()
-	}
-
 	if err := s.acquire(); err != nil {
-		return res, err
+		return Result{ID: e.ID()}, err
 	}
 	defer s.release()
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-
-	txn := s.db.NewTransaction(true)
-	defer txn.Discard()
-	w := &writer{txn: txn, cnt: s.cnt, clock: s.clock, res: &res}
-	if err := w.append(e, raw, objs, offs, retract, received); err != nil {
-		return Result{ID: res.ID}, fmt.Errorf("append entry %s: %w", res.ID, err)
+	results, errs := make([]Result, 1), make([]error, 1)
+	if _, err := s.tryTxn([]prepared{p}, results, errs); err != nil {
+		return Result{ID: e.ID()}, err
 	}
-	if res.Duplicate {
-		return res, nil
-	}
-	if err := txn.Set(keyCounters, w.cnt.encode()); err != nil {
-		return Result{ID: res.ID}, fmt.Errorf("append entry %s: %w", res.ID, err)
-	}
-	if err := txn.Commit(); err != nil {
-		return Result{ID: res.ID}, fmt.Errorf("append entry %s: commit: %w", res.ID, err)
-	}
-	s.cnt, s.clock = w.cnt, w.clock
-	return res, nil
+	return results[0], nil
 }
 
 func checkObject(o *stix.Object) error {

@@ -189,22 +189,22 @@ func (n *Node) Publish(ctx context.Context, data []byte, o PublishOptions) (Publ
 			n.pubMu.Unlock()
 			return res, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 		}
+		stored, err := n.storeBatches(f, batches, group, ek)
 		off := 0
-		for _, b := range batches {
-			objsOf := group[off : off+len(b)]
-			e, err := n.appendOwn(f, envelope.KindObjects, envelope.EncodeList(b), objsOf, nil, ek)
-			if err != nil {
-				n.pubMu.Unlock()
-				return res, err
-			}
+		for i, e := range stored {
+			objsOf := group[off : off+len(batches[i])]
+			off += len(batches[i])
 			ids := make([]string, len(objsOf))
-			for i, o := range objsOf {
-				ids[i] = o.ID
+			for j, o := range objsOf {
+				ids[j] = o.ID
 			}
 			idsOf[e.ID()] = ids
-			off += len(b)
 			entries = append(entries, e)
-			res.Entries = append(res.Entries, PublishedEntry{ID: e.ID(), Feed: f, Seq: e.Seq, Objects: len(b)})
+			res.Entries = append(res.Entries, PublishedEntry{ID: e.ID(), Feed: f, Seq: e.Seq, Objects: len(objsOf)})
+		}
+		if err != nil {
+			n.pubMu.Unlock()
+			return res, err
 		}
 		res.Levels[f.Level] += len(group)
 		res.Objects += len(group)
@@ -329,24 +329,9 @@ func (n *Node) appendOwn(f envelope.Feed, kind envelope.Kind, payload []byte, ob
 	if err != nil && !errors.Is(err, ledger.ErrNotFound) {
 		return nil, fmt.Errorf("feed head: %w", err)
 	}
-	e := &envelope.Entry{
-		Version:    envelope.Version,
-		Federation: n.id.fed.ID(),
-		Origin:     n.id.id,
-		Feed:       f,
-		Seq:        head.Max + 1,
-		Prev:       head.HeadID,
-		Time:       n.now().UTC(),
-		Kind:       kind,
-		Payload:    payload,
-	}
-	if ek != nil && kind.Sealable() {
-		if err := envelope.SealPayload(e, ek.Epoch, &ek.Key, payload); err != nil {
-			return nil, fmt.Errorf("seal entry: %w", err)
-		}
-	}
-	if err := e.Sign(n.id.key); err != nil {
-		return nil, fmt.Errorf("sign entry: %w", err)
+	e, err := n.buildOwn(f, kind, payload, head.Max+1, head.HeadID, ek)
+	if err != nil {
+		return nil, err
 	}
 	r, err := n.store.Append(e, objs, ledger.AppendMeta{Received: e.Time, Retracted: retracted})
 	if err != nil {
@@ -394,8 +379,16 @@ func (n *Node) handleEntry(ctx context.Context, e *envelope.Entry, objs []*stix.
 		n.log.Error("store received entry", "entry", e.ID(), "origin", e.Origin, "err", err)
 		return err
 	}
+	n.afterStored(e, objs, rcv, res, from, gaps)
+	return nil
+}
+
+// afterStored does what follows storing a received entry: fork evidence,
+// key requests for sealed entries that could not be opened, gap repair,
+// metrics, and acting on keys, credential and revocation entries.
+func (n *Node) afterStored(e *envelope.Entry, objs []*stix.Object, rcv received, res ledger.Result, from peer.ID, gaps bool) {
 	if res.Duplicate {
-		return nil
+		return
 	}
 	if res.Fork {
 		n.metrics.forks.Inc()
@@ -432,7 +425,6 @@ func (n *Node) handleEntry(ctx context.Context, e *envelope.Entry, objs []*stix.
 			n.log.Warn("gossiped revocation refused", "origin", e.Origin, "err", err)
 		}
 	}
-	return nil
 }
 
 // observe records every gossip validation decision.
