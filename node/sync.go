@@ -113,6 +113,74 @@ func (s syncSink) HandleEntry(ctx context.Context, e *envelope.Entry, objs []*st
 	return s.n.handleEntry(ctx, e, objs, from, false)
 }
 
+// HandleBatch stores a fetched range several entries to a ledger
+// transaction (gossip.BatchSink).
+func (s syncSink) HandleBatch(ctx context.Context, batch []gossip.Synced, from peer.ID) error {
+	return s.n.handleBatch(ctx, batch, from)
+}
+
+// handleBatch is handleEntry for consecutive synced entries: sealed ones
+// are opened first, runs of them are stored with one AppendBatch, then
+// each is followed up as handleEntry would. A keys entry ends a run and is
+// handled alone, so the entries after it open with the key it brings.
+// Entries the ledger refuses are logged and counted in the error; the
+// others are kept.
+func (n *Node) handleBatch(ctx context.Context, batch []gossip.Synced, from peer.ID) error {
+	var items []ledger.Item
+	var rcvs []received
+	refused := 0
+	flush := func() error {
+		if len(items) == 0 {
+			return nil
+		}
+		results, errs, err := n.store.AppendBatch(items)
+		for i, it := range items {
+			if errs[i] != nil {
+				refused++
+				if err == nil {
+					n.log.Error("store received entry", "entry", it.Entry.ID(), "origin", it.Entry.Origin, "err", errs[i])
+				}
+				continue
+			}
+			n.afterStored(it.Entry, it.Objs, rcvs[i], results[i], from, false)
+		}
+		items, rcvs = items[:0], rcvs[:0]
+		if err != nil {
+			n.log.Error("store received entries", "err", err)
+		}
+		return err
+	}
+	for _, b := range batch {
+		e, objs := b.Entry, b.Objects
+		if e.Kind == envelope.KindKeys {
+			if err := flush(); err != nil {
+				return err
+			}
+			if err := n.handleEntry(ctx, e, objs, from, false); err != nil {
+				refused++
+			}
+			continue
+		}
+		var rcv received
+		if e.Epoch != 0 && e.Kind.Sealable() {
+			if n.store.HasEntry(e.ID()) {
+				continue
+			}
+			rcv = n.openReceived(e, from)
+			objs = rcv.objs
+		}
+		items = append(items, ledger.Item{Entry: e, Objs: objs, Meta: ledger.AppendMeta{Received: n.now(), Retracted: rcv.retracted}})
+		rcvs = append(rcvs, rcv)
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	if refused > 0 {
+		return fmt.Errorf("%d of %d entries refused by the ledger", refused, len(batch))
+	}
+	return nil
+}
+
 func (n *Node) observeSync(d gossip.Decision) {
 	n.metrics.decisions.WithLabelValues(d.Outcome, d.Reason).Inc()
 	n.auditDecision(d, trust.AuditActorSync)

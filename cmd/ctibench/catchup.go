@@ -46,7 +46,7 @@ func (b *bench) catchup(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 
-	start := time.Now()
+	cpu0, start := cpuTime(), time.Now()
 	if err := m.Restart(1); err != nil {
 		return nil, fmt.Errorf("restart: %w", err)
 	}
@@ -56,6 +56,7 @@ func (b *bench) catchup(ctx context.Context) (*Report, error) {
 	}
 	defer c.close()
 	done, last := waitCounts(ctx, start, []*objectCounter{c}, want, start.Add(b.o.Timeout))
+	cpu, wall := cpuTime()-cpu0, time.Since(start)
 
 	r := &Report{Scenario: "catchup"}
 	r.add("objects", float64(want))
@@ -68,6 +69,11 @@ func (b *bench) catchup(ctx context.Context) (*Report, error) {
 	r.add("catchup_ms", ms(took))
 	r.add("objects_missing", float64(want-held))
 	r.add("objects_per_s", float64(held)/took.Seconds())
+	// Both nodes run in this process: the CPU is the server's reading and
+	// sending plus the catching-up node's verifying and storing, and it
+	// survives a loaded machine better than the rate does.
+	r.add("cpu_per_object_us", us(cpu)/float64(max(held, 1)))
+	r.add("cpu_cores_used_ratio", cpu.Seconds()/wall.Seconds())
 	r.atLeast("objects_per_s", 25_000)
 	if done[0] == 0 {
 		r.note("timed out after %s holding %d of %d objects: is the sync protocol wired into node?", b.o.Timeout, held, want)
