@@ -21,8 +21,13 @@ type Item struct {
 // batchObjects bounds the objects indexed in one transaction: about five
 // keys each stay inside Badger's transaction limit for the smallest
 // memtable (MinMemTableSize), so a batch rarely has to be redone shorter.
-// A variable so tests can force the redo.
-var batchObjects = 2000
+// batchBytes bounds the entry bytes: an in-memory store keeps every value
+// in the transaction, where four 256 KiB entries are a third of Badger's
+// limit. Variables so tests can force the redo.
+var (
+	batchObjects = 2000
+	batchBytes   = 1 << 20
+)
 
 // prepared is an item checked and encoded outside the write lock.
 type prepared struct {
@@ -116,9 +121,10 @@ func (s *Store) AppendBatch(items []Item) (results []Result, errs []error, err e
 // redone one entry shorter; a lone entry always fits, as it does for
 // Append.
 func (s *Store) appendTxn(ps []prepared, results []Result, errs []error) (int, error) {
-	n, objects := 0, 0
-	for n < len(ps) && (n == 0 || objects+len(ps[n].objs) <= batchObjects) {
+	n, objects, size := 0, 0, 0
+	for n < len(ps) && (n == 0 || objects+len(ps[n].objs) <= batchObjects && size+len(ps[n].raw) <= batchBytes) {
 		objects += len(ps[n].objs)
+		size += len(ps[n].raw)
 		n++
 	}
 	for {

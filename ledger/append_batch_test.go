@@ -98,9 +98,9 @@ func TestAppendBatchRefusesItemsAlone(t *testing.T) {
 // TestAppendBatchRedoesOversizedTransaction: a batch bigger than Badger's
 // transaction limit is split where it overflowed and stored whole.
 func TestAppendBatchRedoesOversizedTransaction(t *testing.T) {
-	old := batchObjects
-	batchObjects = 1 << 30
-	t.Cleanup(func() { batchObjects = old })
+	oldObjects, oldBytes := batchObjects, batchBytes
+	batchObjects, batchBytes = 1<<30, 1<<30
+	t.Cleanup(func() { batchObjects, batchBytes = oldObjects, oldBytes })
 
 	o := memOptions()
 	o.MemTableSize = MinMemTableSize
