@@ -82,6 +82,22 @@ func (b *bench) converge(ctx context.Context) (*Report, error) {
 	// many of the machine's cores the run kept busy.
 	r.add("cpu_per_stored_object_us", us(cpu)/float64(convergeNodes*want))
 	r.add("cpu_cores_used_ratio", cpu.Seconds()/wall.Seconds())
+	// How the objects arrived: what pubsub dropped on the way (a queue
+	// overflowed) had to come by sync, at a gap or the next round.
+	var dropped, synced float64
+	for _, c := range counters {
+		d, err := c.metricSum(ctx, "ctimesh_pubsub_dropped_total")
+		if err != nil {
+			return nil, err
+		}
+		s, err := c.metricSum(ctx, "ctimesh_sync_objects_total")
+		if err != nil {
+			return nil, err
+		}
+		dropped, synced = dropped+d, synced+s
+	}
+	r.add("gossip_dropped_messages", dropped)
+	r.add("synced_objects", synced)
 	r.atMost("converge_ms", 3000)
 	if readyErr != nil {
 		r.note("published although the mesh was not ready: %v", readyErr)

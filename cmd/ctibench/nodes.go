@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ctimesh/ctimesh/adminapi"
@@ -107,4 +110,29 @@ func waitCounts(ctx context.Context, start time.Time, counters []*objectCounter,
 		time.Sleep(10 * time.Millisecond)
 	}
 	return done, last
+}
+
+// metricSum adds up every sample of the Prometheus metric name that the
+// node's admin API exposes (0 if it has none).
+func (o *objectCounter) metricSum(ctx context.Context, name string) (float64, error) {
+	body, err := o.c.Do(ctx, http.MethodGet, "/metrics", nil, nil)
+	if err != nil {
+		return 0, err
+	}
+	sum := 0.0
+	for _, line := range strings.Split(string(body), "\n") {
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+			continue
+		}
+		fields := strings.Fields(rest[strings.LastIndexByte(rest, '}')+1:])
+		if len(fields) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(fields[0], 64)
+		if err == nil {
+			sum += v
+		}
+	}
+	return sum, nil
 }
