@@ -30,15 +30,7 @@ func benchAppend(b *testing.B, o Options, sync bool) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		// Later rounds over the data are new versions, not ignored copies.
-		round := i / len(bs)
-		src := bs[i%len(bs)]
-		objs := make([]*stix.Object, len(src))
-		for j, o := range src {
-			c := *o
-			c.Modified = c.Modified.Add(time.Duration(round) * time.Millisecond)
-			objs[j] = &c
-		}
+		objs := nthEntry(bs, i)
 		e := w.objects(objs...)
 		b.StartTimer()
 		start := time.Now()
@@ -142,15 +134,7 @@ func benchAppendBatch(b *testing.B, o Options) {
 		b.StopTimer()
 		items := make([]Item, min(per, b.N-i))
 		for k := range items {
-			n := i + k
-			round := n / len(bs)
-			src := bs[n%len(bs)]
-			objs := make([]*stix.Object, len(src))
-			for j, o := range src {
-				c := *o
-				c.Modified = c.Modified.Add(time.Duration(round) * time.Millisecond)
-				objs[j] = &c
-			}
+			objs := nthEntry(bs, i+k)
 			items[k] = Item{Entry: w.objects(objs...), Objs: objs}
 		}
 		b.StartTimer()
@@ -169,4 +153,19 @@ func benchAppendBatch(b *testing.B, o Options) {
 	}
 	b.ReportMetric(float64(objects)/elapsed.Seconds(), "objects/s")
 	b.ReportMetric(float64(elapsed.Microseconds())/float64(b.N), "µs-append/entry")
+}
+
+// nthEntry returns the objects of the n-th entry of a benchmark that cycles
+// through bs: later rounds over the data are new versions, not ignored
+// copies.
+func nthEntry(bs [][]*stix.Object, n int) []*stix.Object {
+	round := n / len(bs)
+	src := bs[n%len(bs)]
+	objs := make([]*stix.Object, len(src))
+	for j, o := range src {
+		c := *o
+		c.Modified = c.Modified.Add(time.Duration(round) * time.Millisecond)
+		objs[j] = &c
+	}
+	return objs
 }
