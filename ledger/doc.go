@@ -5,7 +5,9 @@
 //
 // Invariants:
 //   - one Append is one Badger transaction holding the entry and all its
-//     indexes and counters: after a crash an entry is fully there or absent;
+//     indexes and counters: after a crash an entry is fully there or absent.
+//     AppendBatch puts several whole entries in one transaction (a burst
+//     pays one commit per batch), never part of one;
 //   - Append is idempotent by entry id, and the outcome of a feed's entries
 //     (heads, current objects, retractions) does not depend on the order or
 //     repetition in which they arrive, except which of two copies of the

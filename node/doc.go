@@ -16,8 +16,13 @@
 //   - publish: parse and validate STIX, give every object its effective TLP
 //     level (markings raised to the requested level), check the node's own
 //     credential may publish each feed, batch objects into signed entries,
-//     append them to the ledger and fsync, and only then gossip them;
-//   - receive: entries gossip validated are appended to the ledger;
+//     append them to the ledger and fsync, and only then gossip them. A
+//     large publish is a pipeline (publish_pipeline.go): entries are signed
+//     while earlier ones are stored several to a transaction, and each run
+//     of stored entries is gossiped after one fsync covers it, so peers
+//     start before the publish ends and no entry leaves before it is durable;
+//   - receive: entries gossip validated are appended to the ledger, and
+//     ranges fetched by sync several to a transaction;
 //     credential and revocation entries are verified and applied to trust.
 //
 // observe.go keeps what the operator asks about, in bounded memory: a ring
