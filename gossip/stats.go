@@ -20,6 +20,10 @@ type Stats struct {
 	// returned an error for.
 	Delivered  uint64
 	SinkErrors uint64
+	// Duplicates counts copies of messages pubsub had already seen, which
+	// it drops before validation: the mesh's redundancy, which costs a
+	// receive (and the sender a send) per copy but no verification.
+	Duplicates uint64
 	// Published counts entries this node published; PublishErrors the
 	// Publish calls that failed.
 	Published     uint64

@@ -77,12 +77,15 @@ func (t tracer) OnClosedOutboundStream(p peer.ID) {
 	st.mu.Unlock()
 }
 
+func (t tracer) DuplicateMessage(*pubsub.Message) {
+	t.r.stats.add(func(s *Stats) { s.Duplicates++ })
+}
+
 func (tracer) OnNewOutboundStream(peer.ID, protocol.ID)             {}
 func (tracer) Join(string)                                          {}
 func (tracer) Leave(string)                                         {}
 func (tracer) ValidateMessage(*pubsub.Message)                      {}
 func (tracer) DeliverMessage(*pubsub.Message)                       {}
-func (tracer) DuplicateMessage(*pubsub.Message)                     {}
 func (tracer) ThrottlePeer(peer.ID)                                 {}
 func (tracer) RecvRPC(*pubsub.RPC)                                  {}
 func (tracer) SendRPC(*pubsub.RPC, peer.ID)                         {}

@@ -8,8 +8,13 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,12 +40,15 @@ type simConfig struct {
 	// Grace is how long to wait after the last publish for stragglers.
 	Grace time.Duration
 	Log   *slog.Logger
+	// Profile, if set, is where a CPU profile of the timed part goes.
+	Profile string
 }
 
 // simResult is what a run measured.
 type simResult struct {
 	Delays      []time.Duration // publish to Sink, one per (message, eligible receiver) that arrived
 	AmberDelays []time.Duration // the AMBER part of Delays
+	GreenDelays []time.Duration // the GREEN part of Delays
 	// FirstTenth and LastTenth are the delays of the first and last tenth
 	// of the messages: a mesh that falls behind its publishers shows
 	// LastTenth growing away from FirstTenth.
@@ -52,6 +60,8 @@ type simResult struct {
 	AmberDiam             int // hops, accredited subgraph
 	Edges                 int
 	CPU                   time.Duration // process CPU from first publish to the end
+	IdleCores             float64       // cores used by the idle mesh just before the first publish
+	Duplicates            int           // copies dropped as already seen, over every router, in the timed part
 	Wall                  time.Duration
 }
 
@@ -286,16 +296,34 @@ func runSim(ctx context.Context, cfg simConfig) (*simResult, error) {
 	if err := simReady(ctx, nodes, g); err != nil {
 		return nil, err
 	}
+	// The machine limits and the setup above leave garbage and freed
+	// pages behind: collect and return them now, so that the runtime's
+	// background scavenger does not bill the measured windows for them.
+	runtime.GC()
+	debug.FreeOSMemory()
 	// Gossipsub grafts peers it learns after joining at its heartbeats
-	// (every second): give the meshes three.
-	select {
-	case <-time.After(3 * time.Second):
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	// (every second): give the meshes three. The last two seconds carry no
+	// message: their CPU is the mesh's fixed cost (heartbeats, score
+	// decay and inspection), measured apart from the per-message cost.
+	if err := sleepCtx(ctx, warmup-idleWindow); err != nil {
+		return nil, err
 	}
-
-	res := &simResult{Edges: edges}
+	idle0 := cpuTime()
+	if err := sleepCtx(ctx, idleWindow); err != nil {
+		return nil, err
+	}
+	res := &simResult{Edges: edges, IdleCores: (cpuTime() - idle0).Seconds() / idleWindow.Seconds()}
 	pubAt := make([]int64, len(entries))
+	dup0 := simDuplicates(nodes)
+	stopProfile := func() {}
+	if cfg.Profile != "" {
+		stop, err := startProfile(cfg.Profile)
+		if err != nil {
+			return nil, err
+		}
+		stopProfile = stop
+		defer stop()
+	}
 	cpu0, start := cpuTime(), time.Now()
 	interval := time.Duration(float64(time.Second) / cfg.Rate)
 	for k, e := range entries {
@@ -345,6 +373,8 @@ func runSim(ctx context.Context, cfg simConfig) (*simResult, error) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	res.CPU, res.Wall = cpuTime()-cpu0, time.Since(start)
+	stopProfile()
+	res.Duplicates = int(simDuplicates(nodes) - dup0)
 	res.Expected, res.LowerBounds = len(want), lb
 	for _, p := range want {
 		at := arrived[p.k*cfg.Nodes+p.j].Load()
@@ -356,6 +386,8 @@ func runSim(ctx context.Context, cfg simConfig) (*simResult, error) {
 		res.Delays = append(res.Delays, d)
 		if entries[p.k].Feed.Level == stix.Amber {
 			res.AmberDelays = append(res.AmberDelays, d)
+		} else {
+			res.GreenDelays = append(res.GreenDelays, d)
 		}
 		switch tenth := len(entries) / 10; {
 		case p.k < tenth:
@@ -484,4 +516,50 @@ func sortDurations(d []time.Duration) []time.Duration {
 	s := slices.Clone(d)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	return s
+}
+
+// Warm-up after the mesh is ready, and its quiet last part in which the
+// idle CPU is measured.
+const (
+	warmup     = 3 * time.Second
+	idleWindow = 2 * time.Second
+)
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// simDuplicates sums the duplicate copies every router dropped so far.
+func simDuplicates(nodes []*simNode) uint64 {
+	var n uint64
+	for _, node := range nodes {
+		n += node.router.Stats().Duplicates
+	}
+	return n
+}
+
+// startProfile writes a CPU profile of the timed part of a run to path.
+func startProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("sim profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("sim profile: %w", err)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		})
+	}, nil
 }
