@@ -422,6 +422,9 @@ func TestDuplicatesDeliveredOnce(t *testing.T) {
 	// Every node meshes with the other three, so c gets each entry from
 	// more than one of them: the copies after the first are counted.
 	eventually(t, "c counts duplicates", func() bool { return c.r.Stats().Duplicates > 0 })
+	if s := c.r.Stats(); s.Grafts == 0 {
+		t.Errorf("c counted no graft: %+v", s)
+	}
 }
 
 // TestRefresh: a peer whose standing rises is admitted to the topic, and one

@@ -67,6 +67,10 @@ func addSim(r *Report, prefix string, nodes, messages int, res *simResult, verif
 	r.add(prefix+"amber_diameter_hops", float64(res.AmberDiam))
 	r.add(prefix+"cpu_per_entry_us", us(res.CPU)/float64(max(res.Delivered, 1)))
 	r.add(prefix+"cpu_cores_used_ratio", res.CPU.Seconds()/res.Wall.Seconds())
+	if res.Pressure >= 0 {
+		// Delays are only comparable between runs with little pressure.
+		r.add(prefix+"machine_cpu_pressure_ratio", res.Pressure)
+	}
 	// The idle mesh's CPU (heartbeats, score decay and inspection) is paid
 	// per node and second whatever the traffic; the rest is per message.
 	r.add(prefix+"idle_cpu_cores_used_ratio", res.IdleCores)
@@ -75,6 +79,13 @@ func addSim(r *Report, prefix string, nodes, messages int, res *simResult, verif
 	// Every copy beyond the first costs a send and a receive but no
 	// verification: with a mesh as dense as the graph, about the mean
 	// degree less one.
+	// Meshes still forming when the first message goes out would send it
+	// by gossip (a heartbeat later) instead of the mesh.
+	r.add(prefix+"warmup_s", res.Warmup.Seconds())
+	r.add(prefix+"mesh_changes", float64(res.MeshChanges))
+	// Each IWANT is a message the mesh did not bring before a heartbeat:
+	// it arrives a heartbeat (1 s) late at best.
+	r.add(prefix+"iwant_per_delivery_ratio", float64(res.IWants)/float64(max(res.Delivered, 1)))
 	r.add(prefix+"duplicates_per_delivery_ratio", float64(res.Duplicates)/float64(max(res.Delivered, 1)))
 	// Every receiver verifies every entry's signature: the machine's
 	// verify cost is the floor, and this ratio survives a loaded machine.

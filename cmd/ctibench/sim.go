@@ -14,6 +14,8 @@ import (
 	"runtime/pprof"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -61,6 +63,10 @@ type simResult struct {
 	Edges                 int
 	CPU                   time.Duration // process CPU from first publish to the end
 	IdleCores             float64       // cores used by the idle mesh just before the first publish
+	Pressure              float64       // share of the timed part some task on the machine waited for a CPU; -1 unknown
+	Warmup                time.Duration // from every subscription seen to meshes settled
+	MeshChanges           int           // grafts and prunes, over every router, in the timed part
+	IWants                int           // message ids asked for after IHAVE gossip, in the timed part
 	Duplicates            int           // copies dropped as already seen, over every router, in the timed part
 	Wall                  time.Duration
 }
@@ -302,19 +308,20 @@ func runSim(ctx context.Context, cfg simConfig) (*simResult, error) {
 	runtime.GC()
 	debug.FreeOSMemory()
 	// Gossipsub grafts peers it learns after joining at its heartbeats
-	// (every second): give the meshes three. The last two seconds carry no
-	// message: their CPU is the mesh's fixed cost (heartbeats, score
-	// decay and inspection), measured apart from the per-message cost.
-	if err := sleepCtx(ctx, warmup-idleWindow); err != nil {
+	// (every second), and may prune and graft again for a while: wait at
+	// least three seconds and until no mesh has changed for two. Those last
+	// two seconds carry no message: their CPU is the mesh's fixed cost
+	// (heartbeats, score decay and inspection), measured apart from the
+	// per-message cost.
+	res := &simResult{Edges: edges}
+	warm, idle, err := simSettle(ctx, nodes)
+	if err != nil {
 		return nil, err
 	}
-	idle0 := cpuTime()
-	if err := sleepCtx(ctx, idleWindow); err != nil {
-		return nil, err
-	}
-	res := &simResult{Edges: edges, IdleCores: (cpuTime() - idle0).Seconds() / idleWindow.Seconds()}
+	res.Warmup, res.IdleCores = warm, idle
+	mesh0 := simMeshChanges(nodes)
 	pubAt := make([]int64, len(entries))
-	dup0 := simDuplicates(nodes)
+	dup0, iwant0 := simDuplicates(nodes), simIWants(nodes)
 	stopProfile := func() {}
 	if cfg.Profile != "" {
 		stop, err := startProfile(cfg.Profile)
@@ -324,7 +331,7 @@ func runSim(ctx context.Context, cfg simConfig) (*simResult, error) {
 		stopProfile = stop
 		defer stop()
 	}
-	cpu0, start := cpuTime(), time.Now()
+	cpu0, start, psi0 := cpuTime(), time.Now(), cpuPressure()
 	interval := time.Duration(float64(time.Second) / cfg.Rate)
 	for k, e := range entries {
 		if d := time.Until(start.Add(time.Duration(k) * interval)); d > 0 {
@@ -373,8 +380,15 @@ func runSim(ctx context.Context, cfg simConfig) (*simResult, error) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	res.CPU, res.Wall = cpuTime()-cpu0, time.Since(start)
+	if psi := cpuPressure(); psi0 >= 0 && psi >= psi0 {
+		res.Pressure = (psi - psi0).Seconds() / res.Wall.Seconds()
+	} else {
+		res.Pressure = -1
+	}
 	stopProfile()
 	res.Duplicates = int(simDuplicates(nodes) - dup0)
+	res.MeshChanges = int(simMeshChanges(nodes) - mesh0)
+	res.IWants = int(simIWants(nodes) - iwant0)
 	res.Expected, res.LowerBounds = len(want), lb
 	for _, p := range want {
 		at := arrived[p.k*cfg.Nodes+p.j].Load()
@@ -518,12 +532,35 @@ func sortDurations(d []time.Duration) []time.Duration {
 	return s
 }
 
-// Warm-up after the mesh is ready, and its quiet last part in which the
-// idle CPU is measured.
+// Warm-up after every node sees its neighbours' subscriptions: at least
+// minWarmup, and until no mesh has changed for idleWindow (whose CPU is the
+// idle figure), but no longer than maxWarmup.
 const (
-	warmup     = 3 * time.Second
+	minWarmup  = 3 * time.Second
 	idleWindow = 2 * time.Second
+	maxWarmup  = 30 * time.Second
 )
+
+// simSettle waits for the meshes to settle and returns how long that took
+// and the cores the process used over the quiet window that ended it.
+func simSettle(ctx context.Context, nodes []*simNode) (time.Duration, float64, error) {
+	start := time.Now()
+	changes := simMeshChanges(nodes)
+	quietSince, cpu0 := start, cpuTime()
+	for {
+		if err := sleepCtx(ctx, 250*time.Millisecond); err != nil {
+			return 0, 0, err
+		}
+		now := time.Now()
+		if c := simMeshChanges(nodes); c != changes {
+			changes, quietSince, cpu0 = c, now, cpuTime()
+		}
+		quiet := now.Sub(quietSince)
+		if (now.Sub(start) >= minWarmup && quiet >= idleWindow) || now.Sub(start) >= maxWarmup {
+			return now.Sub(start), (cpuTime() - cpu0).Seconds() / max(quiet.Seconds(), 0.25), nil
+		}
+	}
+}
 
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
@@ -534,6 +571,51 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// cpuPressure is the machine's cumulative time during which some task
+// waited for a CPU (Linux PSI), or -1 where the kernel does not say. The
+// simulation runs every node on the same two cores, so its delays mean
+// little when other processes kept them busy.
+func cpuPressure() time.Duration {
+	b, err := os.ReadFile("/proc/pressure/cpu")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(line, "some ") {
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			if v, ok := strings.CutPrefix(f, "total="); ok {
+				us, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					return -1
+				}
+				return time.Duration(us) * time.Microsecond
+			}
+		}
+	}
+	return -1
+}
+
+// simIWants sums the message ids every router asked for after gossip.
+func simIWants(nodes []*simNode) uint64 {
+	var n uint64
+	for _, node := range nodes {
+		n += node.router.Stats().IWants
+	}
+	return n
+}
+
+// simMeshChanges sums the grafts and prunes of every router so far.
+func simMeshChanges(nodes []*simNode) uint64 {
+	var n uint64
+	for _, node := range nodes {
+		s := node.router.Stats()
+		n += s.Grafts + s.Prunes
+	}
+	return n
 }
 
 // simDuplicates sums the duplicate copies every router dropped so far.
