@@ -57,6 +57,9 @@ func addSim(r *Report, prefix string, nodes, messages int, res *simResult, verif
 	r.add(prefix+"last_tenth_p50_ms", ms(percentile(sortDurations(res.LastTenth), 50)))
 	r.add(prefix+"lower_bound_p50_ms", ms(percentile(lbs, 50)))
 	r.add(prefix+"lower_bound_p99_ms", ms(percentile(lbs, 99)))
+	// Each class's own bound: AMBER may only cross accredited nodes.
+	r.add(prefix+"green_lower_bound_p99_ms", ms(percentile(sortDurations(res.GreenLowerBounds), 99)))
+	r.add(prefix+"amber_lower_bound_p99_ms", ms(percentile(sortDurations(res.AmberLowerBounds), 99)))
 	lb := ms(percentile(lbs, 50))
 	ratio := 0.0
 	if lb > 0 {

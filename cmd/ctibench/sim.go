@@ -56,6 +56,8 @@ type simResult struct {
 	// LastTenth growing away from FirstTenth.
 	FirstTenth, LastTenth []time.Duration
 	LowerBounds           []time.Duration // shortest-path hops × latency, one per (message, eligible receiver)
+	AmberLowerBounds      []time.Duration // the AMBER part of LowerBounds
+	GreenLowerBounds      []time.Duration // the GREEN part of LowerBounds
 	Expected              int             // (message, eligible receiver) pairs
 	Delivered             int
 	Diameter              int // hops, whole graph
@@ -366,6 +368,11 @@ func runSim(ctx context.Context, cfg simConfig) (*simResult, error) {
 			}
 			want = append(want, pair{k, j})
 			lb = append(lb, time.Duration(d[j])*cfg.Latency)
+			if in != nil {
+				res.AmberLowerBounds = append(res.AmberLowerBounds, time.Duration(d[j])*cfg.Latency)
+			} else {
+				res.GreenLowerBounds = append(res.GreenLowerBounds, time.Duration(d[j])*cfg.Latency)
+			}
 		}
 	}
 	deadline := time.Now().Add(cfg.Grace)
