@@ -144,10 +144,18 @@ func (b *bench) scale(ctx context.Context) (*Report, error) {
 	// growth is the worst, over the larger meshes, of p99's growth against
 	// the smallest mesh divided by the diameter's growth: ≤ 1 means p99
 	// grows no faster than the distance messages travel.
+	// A mesh too small to have the class (no accredited pair) has no p99
+	// and no diameter for it and is left out.
 	growth := func(p99, diam func(point) float64) float64 {
 		worst := 0.0
+		base := points[0]
+		if p99(base) <= 0 || diam(base) <= 0 {
+			return worst
+		}
 		for _, p := range points[1:] {
-			worst = max(worst, (p99(p)/p99(points[0]))/(diam(p)/diam(points[0])))
+			if p99(p) > 0 && diam(p) > 0 {
+				worst = max(worst, (p99(p)/p99(base))/(diam(p)/diam(base)))
+			}
 		}
 		return worst
 	}
