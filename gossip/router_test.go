@@ -419,6 +419,12 @@ func TestDuplicatesDeliveredOnce(t *testing.T) {
 	if got := b.sink.count(e.ID()); got > 1 {
 		t.Errorf("b delivered the entry %d times", got)
 	}
+	// Every node meshes with the other three, so c gets each entry from
+	// more than one of them: the copies after the first are counted.
+	eventually(t, "c counts duplicates", func() bool { return c.r.Stats().Duplicates > 0 })
+	if s := c.r.Stats(); s.Grafts == 0 {
+		t.Errorf("c counted no graft: %+v", s)
+	}
 }
 
 // TestRefresh: a peer whose standing rises is admitted to the topic, and one

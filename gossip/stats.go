@@ -20,6 +20,17 @@ type Stats struct {
 	// returned an error for.
 	Delivered  uint64
 	SinkErrors uint64
+	// Duplicates counts copies of messages pubsub had already seen, which
+	// it drops before validation: the mesh's redundancy, which costs a
+	// receive (and the sender a send) per copy but no verification.
+	Duplicates uint64
+	// Grafts and Prunes count peers added to and removed from our topic
+	// meshes: steady meshes add none.
+	Grafts uint64
+	Prunes uint64
+	// IWants counts message ids we asked peers for after their IHAVE
+	// gossip: messages our mesh had not brought by our heartbeat.
+	IWants uint64
 	// Published counts entries this node published; PublishErrors the
 	// Publish calls that failed.
 	Published     uint64

@@ -36,6 +36,7 @@ func (t tracer) UndeliverableMessage(*pubsub.Message) {
 }
 
 func (t tracer) Graft(p peer.ID, topic string) {
+	t.r.stats.add(func(s *Stats) { s.Grafts++ })
 	st := t.r.peers
 	st.mu.Lock()
 	m := st.mesh[p]
@@ -50,6 +51,7 @@ func (t tracer) Graft(p peer.ID, topic string) {
 }
 
 func (t tracer) Prune(p peer.ID, topic string) {
+	t.r.stats.add(func(s *Stats) { s.Prunes++ })
 	st := t.r.peers
 	st.mu.Lock()
 	if m := st.mesh[p]; m != nil {
@@ -77,13 +79,25 @@ func (t tracer) OnClosedOutboundStream(p peer.ID) {
 	st.mu.Unlock()
 }
 
+func (t tracer) DuplicateMessage(*pubsub.Message) {
+	t.r.stats.add(func(s *Stats) { s.Duplicates++ })
+}
+
+func (t tracer) SendRPC(rpc *pubsub.RPC, _ peer.ID) {
+	n := 0
+	for _, w := range rpc.GetControl().GetIwant() {
+		n += len(w.GetMessageIDs())
+	}
+	if n > 0 {
+		t.r.stats.add(func(s *Stats) { s.IWants += uint64(n) })
+	}
+}
+
 func (tracer) OnNewOutboundStream(peer.ID, protocol.ID)             {}
 func (tracer) Join(string)                                          {}
 func (tracer) Leave(string)                                         {}
 func (tracer) ValidateMessage(*pubsub.Message)                      {}
 func (tracer) DeliverMessage(*pubsub.Message)                       {}
-func (tracer) DuplicateMessage(*pubsub.Message)                     {}
 func (tracer) ThrottlePeer(peer.ID)                                 {}
 func (tracer) RecvRPC(*pubsub.RPC)                                  {}
-func (tracer) SendRPC(*pubsub.RPC, peer.ID)                         {}
 func (tracer) SendRPCCompleted(*pubsub.RPC, peer.ID, time.Duration) {}

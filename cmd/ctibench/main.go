@@ -53,6 +53,7 @@ type options struct {
 	Degree      int
 	Sizes       []int
 	SizeMessage map[int]int // messages per scale size; 0 = Messages
+	SimProfile  string      // CPU profile of the timed part of each simulated run
 
 	// catchup and memory
 	CatchupObjects int
@@ -159,6 +160,7 @@ func parseArgs(args []string, stderr io.Writer) (options, []string, error) {
 	fs.Float64Var(&o.Rate, "rate", o.Rate, "propagation and scale: indicators published per second")
 	fs.DurationVar(&o.Latency, "latency", o.Latency, "propagation and scale: latency of every link")
 	fs.IntVar(&o.Degree, "degree", o.Degree, "propagation and scale: average connections per node")
+	fs.StringVar(&o.SimProfile, "sim-cpuprofile", "", "propagation and scale: CPU profile of the timed part of the simulated run only (scale appends .nNODES)")
 	sizes := fs.String("sizes", "10,50,100,200", "scale: mesh sizes, comma-separated")
 	fs.IntVar(&o.CatchupObjects, "catchup-objects", o.CatchupObjects, "catchup: objects published while the node is offline")
 	fs.IntVar(&o.MemoryObjects, "objects", o.MemoryObjects, "memory: objects the measured node holds")
@@ -207,6 +209,9 @@ func parseArgs(args []string, stderr io.Writer) (options, []string, error) {
 		return o, nil, fmt.Errorf("--messages, --rate and --degree must be positive")
 	case o.CatchupObjects < 1 || o.MemoryObjects < 1:
 		return o, nil, fmt.Errorf("--catchup-objects and --objects must be positive")
+	case o.SimProfile != "" && o.CPUProfile != "":
+		// The runtime writes one CPU profile at a time.
+		return o, nil, fmt.Errorf("--sim-cpuprofile and --cpuprofile cannot be used together")
 	}
 	if len(names) == 0 {
 		names = slices.DeleteFunc(slices.Clone(scenarios), func(s string) bool { return s == "memory" })

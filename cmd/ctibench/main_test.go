@@ -19,7 +19,7 @@ var figureName = regexp.MustCompile(`^[a-z][a-z0-9]*(_[a-z0-9]+)*$`)
 var units = []string{"_per_s", "_ms", "_mb", "_us", "_ratio", "_hops", "_s"}
 
 // counts are figures without a unit: numbers of things.
-var counts = regexp.MustCompile(`(^|_)(objects|entries|nodes|links|messages|deliveries_expected|objects_missing|steady_published|steady_stored)$`)
+var counts = regexp.MustCompile(`(^|_)(objects|entries|nodes|links|messages|deliveries_expected|objects_missing|steady_published|steady_stored|mesh_changes)$`)
 
 type jsonReport struct {
 	Scenario string             `json:"scenario"`

@@ -8,8 +8,15 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,23 +42,34 @@ type simConfig struct {
 	// Grace is how long to wait after the last publish for stragglers.
 	Grace time.Duration
 	Log   *slog.Logger
+	// Profile, if set, is where a CPU profile of the timed part goes.
+	Profile string
 }
 
 // simResult is what a run measured.
 type simResult struct {
 	Delays      []time.Duration // publish to Sink, one per (message, eligible receiver) that arrived
 	AmberDelays []time.Duration // the AMBER part of Delays
+	GreenDelays []time.Duration // the GREEN part of Delays
 	// FirstTenth and LastTenth are the delays of the first and last tenth
 	// of the messages: a mesh that falls behind its publishers shows
 	// LastTenth growing away from FirstTenth.
 	FirstTenth, LastTenth []time.Duration
 	LowerBounds           []time.Duration // shortest-path hops × latency, one per (message, eligible receiver)
+	AmberLowerBounds      []time.Duration // the AMBER part of LowerBounds
+	GreenLowerBounds      []time.Duration // the GREEN part of LowerBounds
 	Expected              int             // (message, eligible receiver) pairs
 	Delivered             int
 	Diameter              int // hops, whole graph
 	AmberDiam             int // hops, accredited subgraph
 	Edges                 int
 	CPU                   time.Duration // process CPU from first publish to the end
+	IdleCores             float64       // cores used by the idle mesh just before the first publish
+	Pressure              float64       // share of the timed part some task on the machine waited for a CPU; -1 unknown
+	Warmup                time.Duration // from every subscription seen to meshes settled
+	MeshChanges           int           // grafts and prunes, over every router, in the timed part
+	IWants                int           // message ids asked for after IHAVE gossip, in the timed part
+	Duplicates            int           // copies dropped as already seen, over every router, in the timed part
 	Wall                  time.Duration
 }
 
@@ -286,17 +304,36 @@ func runSim(ctx context.Context, cfg simConfig) (*simResult, error) {
 	if err := simReady(ctx, nodes, g); err != nil {
 		return nil, err
 	}
+	// The machine limits and the setup above leave garbage and freed
+	// pages behind: collect and return them now, so that the runtime's
+	// background scavenger does not bill the measured windows for them.
+	runtime.GC()
+	debug.FreeOSMemory()
 	// Gossipsub grafts peers it learns after joining at its heartbeats
-	// (every second): give the meshes three.
-	select {
-	case <-time.After(3 * time.Second):
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-
+	// (every second), and may prune and graft again for a while: wait at
+	// least three seconds and until no mesh has changed for two. Those last
+	// two seconds carry no message: their CPU is the mesh's fixed cost
+	// (heartbeats, score decay and inspection), measured apart from the
+	// per-message cost.
 	res := &simResult{Edges: edges}
+	warm, idle, err := simSettle(ctx, nodes)
+	if err != nil {
+		return nil, err
+	}
+	res.Warmup, res.IdleCores = warm, idle
+	mesh0 := simMeshChanges(nodes)
 	pubAt := make([]int64, len(entries))
-	cpu0, start := cpuTime(), time.Now()
+	dup0, iwant0 := simDuplicates(nodes), simIWants(nodes)
+	stopProfile := func() {}
+	if cfg.Profile != "" {
+		stop, err := startProfile(cfg.Profile)
+		if err != nil {
+			return nil, err
+		}
+		stopProfile = stop
+		defer stop()
+	}
+	cpu0, start, psi0 := cpuTime(), time.Now(), cpuPressure()
 	interval := time.Duration(float64(time.Second) / cfg.Rate)
 	for k, e := range entries {
 		if d := time.Until(start.Add(time.Duration(k) * interval)); d > 0 {
@@ -331,6 +368,11 @@ func runSim(ctx context.Context, cfg simConfig) (*simResult, error) {
 			}
 			want = append(want, pair{k, j})
 			lb = append(lb, time.Duration(d[j])*cfg.Latency)
+			if in != nil {
+				res.AmberLowerBounds = append(res.AmberLowerBounds, time.Duration(d[j])*cfg.Latency)
+			} else {
+				res.GreenLowerBounds = append(res.GreenLowerBounds, time.Duration(d[j])*cfg.Latency)
+			}
 		}
 	}
 	deadline := time.Now().Add(cfg.Grace)
@@ -345,6 +387,15 @@ func runSim(ctx context.Context, cfg simConfig) (*simResult, error) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	res.CPU, res.Wall = cpuTime()-cpu0, time.Since(start)
+	if psi := cpuPressure(); psi0 >= 0 && psi >= psi0 {
+		res.Pressure = (psi - psi0).Seconds() / res.Wall.Seconds()
+	} else {
+		res.Pressure = -1
+	}
+	stopProfile()
+	res.Duplicates = int(simDuplicates(nodes) - dup0)
+	res.MeshChanges = int(simMeshChanges(nodes) - mesh0)
+	res.IWants = int(simIWants(nodes) - iwant0)
 	res.Expected, res.LowerBounds = len(want), lb
 	for _, p := range want {
 		at := arrived[p.k*cfg.Nodes+p.j].Load()
@@ -356,6 +407,8 @@ func runSim(ctx context.Context, cfg simConfig) (*simResult, error) {
 		res.Delays = append(res.Delays, d)
 		if entries[p.k].Feed.Level == stix.Amber {
 			res.AmberDelays = append(res.AmberDelays, d)
+		} else {
+			res.GreenDelays = append(res.GreenDelays, d)
 		}
 		switch tenth := len(entries) / 10; {
 		case p.k < tenth:
@@ -484,4 +537,118 @@ func sortDurations(d []time.Duration) []time.Duration {
 	s := slices.Clone(d)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	return s
+}
+
+// Warm-up after every node sees its neighbours' subscriptions: at least
+// minWarmup, and until no mesh has changed for idleWindow (whose CPU is the
+// idle figure), but no longer than maxWarmup.
+const (
+	minWarmup  = 3 * time.Second
+	idleWindow = 2 * time.Second
+	maxWarmup  = 30 * time.Second
+)
+
+// simSettle waits for the meshes to settle and returns how long that took
+// and the cores the process used over the quiet window that ended it.
+func simSettle(ctx context.Context, nodes []*simNode) (time.Duration, float64, error) {
+	start := time.Now()
+	changes := simMeshChanges(nodes)
+	quietSince, cpu0 := start, cpuTime()
+	for {
+		if err := sleepCtx(ctx, 250*time.Millisecond); err != nil {
+			return 0, 0, err
+		}
+		now := time.Now()
+		if c := simMeshChanges(nodes); c != changes {
+			changes, quietSince, cpu0 = c, now, cpuTime()
+		}
+		quiet := now.Sub(quietSince)
+		if (now.Sub(start) >= minWarmup && quiet >= idleWindow) || now.Sub(start) >= maxWarmup {
+			return now.Sub(start), (cpuTime() - cpu0).Seconds() / max(quiet.Seconds(), 0.25), nil
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// cpuPressure is the machine's cumulative time during which some task
+// waited for a CPU (Linux PSI), or -1 where the kernel does not say. The
+// simulation runs every node on the same two cores, so its delays mean
+// little when other processes kept them busy.
+func cpuPressure() time.Duration {
+	b, err := os.ReadFile("/proc/pressure/cpu")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(line, "some ") {
+			continue
+		}
+		for _, f := range strings.Fields(line) {
+			if v, ok := strings.CutPrefix(f, "total="); ok {
+				us, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					return -1
+				}
+				return time.Duration(us) * time.Microsecond
+			}
+		}
+	}
+	return -1
+}
+
+// simIWants sums the message ids every router asked for after gossip.
+func simIWants(nodes []*simNode) uint64 {
+	var n uint64
+	for _, node := range nodes {
+		n += node.router.Stats().IWants
+	}
+	return n
+}
+
+// simMeshChanges sums the grafts and prunes of every router so far.
+func simMeshChanges(nodes []*simNode) uint64 {
+	var n uint64
+	for _, node := range nodes {
+		s := node.router.Stats()
+		n += s.Grafts + s.Prunes
+	}
+	return n
+}
+
+// simDuplicates sums the duplicate copies every router dropped so far.
+func simDuplicates(nodes []*simNode) uint64 {
+	var n uint64
+	for _, node := range nodes {
+		n += node.router.Stats().Duplicates
+	}
+	return n
+}
+
+// startProfile writes a CPU profile of the timed part of a run to path.
+func startProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("sim profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("sim profile: %w", err)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		})
+	}, nil
 }
