@@ -13,7 +13,16 @@ import (
 // Entries are signed outside the timer.
 func BenchmarkAppend(b *testing.B) {
 	b.Run("disk", func(b *testing.B) { benchAppend(b, DefaultOptions(b.TempDir()), true) })
+	b.Run("disk-untrimmed", func(b *testing.B) { benchAppend(b, untrimmed(b.TempDir()), true) })
 	b.Run("memory", func(b *testing.B) { benchAppend(b, memOptions(), false) })
+}
+
+// untrimmed are the default options without the resident file trimmer, to
+// show its cost.
+func untrimmed(dir string) Options {
+	o := DefaultOptions(dir)
+	o.ResidentFileBytes = 0
+	return o
 }
 
 func benchAppend(b *testing.B, o Options, sync bool) {
@@ -57,6 +66,9 @@ func benchAppend(b *testing.B, o Options, sync bool) {
 	b.ReportMetric(float64(objects)/float64(b.N), "objects/entry")
 	b.ReportMetric(float64((elapsed-syncing).Microseconds())/float64(b.N), "µs-append/entry")
 	b.ReportMetric(float64(syncing.Microseconds())/float64(b.N), "µs-sync/entry")
+	if r := s.Residency(); r.Enabled {
+		b.ReportMetric(float64(r.Trims), "trims")
+	}
 }
 
 // BenchmarkObjectsPage pages through current objects 100 at a time, as a

@@ -145,7 +145,13 @@ func idOfFeedIndex(v []byte, id *envelope.ID) error {
 
 // entriesChunk bounds how many entries one read transaction visits, so a
 // slow callback (a sync stream to a slow peer) does not pin a snapshot.
-const entriesChunk = 64
+// entriesChunkBytes bounds the payload bytes a chunk holds in memory:
+// 64 full entries were 16 MiB of heap per sync stream, and a peer
+// catching up runs several.
+const (
+	entriesChunk      = 64
+	entriesChunkBytes = 1 << 20
+)
 
 // Entries calls fn for each stored entry of an origin feed with from <= seq
 // <= to, in sequence order, skipping holes. fn runs outside any transaction
@@ -158,11 +164,13 @@ func (s *Store) Entries(origin peer.ID, feed envelope.Feed, from, to uint64, fn 
 	for next <= to {
 		var batch []*envelope.Entry
 		var last uint64
+		var full bool // the chunk stopped at a bound, not at the end
 		var a arena
 		err := s.view(func(txn *badger.Txn) error {
 			start := feedIndexKey(&a, origin, feed, next)
 			it := txn.NewIterator(badger.IteratorOptions{Prefix: start[:len(start)-8]})
 			var ids []envelope.ID
+			var seqs []uint64
 			for it.Seek(start); it.Valid() && len(ids) < entriesChunk; it.Next() {
 				seq := addedSuffix(it.Item().Key())
 				if seq > to {
@@ -174,27 +182,37 @@ func (s *Store) Entries(origin peer.ID, feed envelope.Feed, from, to uint64, fn 
 					return err
 				}
 				ids = append(ids, id)
+				seqs = append(seqs, seq)
 				last = seq
 			}
 			it.Close()
-			for _, id := range ids {
+			size := 0
+			for i, id := range ids {
 				e, err := getEntry(txn, &a, id)
 				if err != nil {
 					return err
 				}
 				batch = append(batch, e)
+				if size += len(e.Payload); size >= entriesChunkBytes && i < len(ids)-1 {
+					last, full = seqs[i], true
+					break
+				}
 			}
+			full = full || len(ids) == entriesChunk
 			return nil
 		})
 		if err != nil {
 			return err
 		}
+		// The chunk was read through the value log's memory mapping: a
+		// peer catching up reads the whole log at tens of MB/s.
+		s.trim.nudge()
 		for _, e := range batch {
 			if err := fn(e); err != nil {
 				return err
 			}
 		}
-		if len(batch) < entriesChunk || last >= to {
+		if !full || last >= to {
 			return nil
 		}
 		next = last + 1

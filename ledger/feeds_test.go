@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"errors"
 	"slices"
 	"testing"
@@ -150,6 +151,42 @@ func TestEntriesChunks(t *testing.T) {
 	err = s.Entries(w.origin, w.feed, 1, 100, func(*envelope.Entry) error { calls++; return stop })
 	if !errors.Is(err, stop) || calls != 1 {
 		t.Fatalf("callback error: %v after %d calls", err, calls)
+	}
+}
+
+// TestEntriesChunksByBytes: large entries end a chunk early (at
+// entriesChunkBytes) and the walk resumes after the last one it returned,
+// across a hole and within a from..to window.
+func TestEntriesChunksByBytes(t *testing.T) {
+	s := openMem(t)
+	w := newFeed(t, 1, green)
+	const n, size = 20, 200 << 10 // six entries fill a chunk
+	for i := 0; i < n; i++ {
+		e := w.next(envelope.KindKeys, bytes.Repeat([]byte{byte(i)}, size))
+		if i == 7 {
+			continue // a hole at seq 8
+		}
+		mustAppend(t, s, e)
+	}
+	for _, c := range []struct{ from, to uint64 }{{1, ^uint64(0)}, {1, 6}, {1, 7}, {3, 14}, {9, 9}, {20, 30}} {
+		var got []uint64
+		err := s.Entries(w.origin, w.feed, c.from, c.to, func(e *envelope.Entry) error {
+			if len(e.Payload) != size || e.Payload[0] != byte(e.Seq-1) {
+				t.Fatalf("entry %d: wrong payload", e.Seq)
+			}
+			got = append(got, e.Seq)
+			return nil
+		})
+		noErr(t, err)
+		var want []uint64
+		for q := c.from; q <= min(c.to, n); q++ {
+			if q != 8 {
+				want = append(want, q)
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("Entries(%d, %d) = %v, want %v", c.from, c.to, got, want)
+		}
 	}
 }
 

@@ -87,6 +87,20 @@ type Options struct {
 	// system's page cache serves the uncompressed tables for free.
 	Compression bool
 
+	// ResidentFileBytes bounds the store's memory-mapped file pages in
+	// the process's resident set. Badger writes and reads its value log
+	// and tables through shared mappings, and pages it touched stay
+	// resident until the kernel needs memory; on a large machine that is
+	// never, so a store of a million objects showed ~650 MiB of them in
+	// the node's RSS. Above this many bytes, the store asks the kernel to
+	// page its largest mappings out (trim.go) until half of it remains.
+	// The files are unchanged; a page read again costs a page fault, and a
+	// disk read if the kernel dropped it from its page cache. Default 32
+	// MiB, which with the node's heap (its soft limit is 200 MiB) and
+	// binary keeps it under 250 MB; 0 disables, else at least
+	// MinResidentFileBytes. Linux only; ignored InMemory.
+	ResidentFileBytes int64
+
 	// GCInterval is how often value-log GC runs; 0 disables it. Default 10
 	// minutes. Not run InMemory. The ledger rarely overwrites large values
 	// (only retractions do), so GC finds little to do.
@@ -103,17 +117,18 @@ type Options struct {
 // an in-memory store (tests), pass "" and set InMemory.
 func DefaultOptions(dir string) Options {
 	return Options{
-		Dir:              dir,
-		MemTableSize:     16 << 20,
-		NumMemtables:     2,
-		BlockCacheSize:   0,
-		IndexCacheSize:   16 << 20,
-		ValueThreshold:   1 << 10,
-		ValueLogFileSize: 128 << 20,
-		NumCompactors:    2,
-		BaseTableSize:    2 << 20,
-		GCInterval:       10 * time.Minute,
-		GCDiscardRatio:   0.5,
+		Dir:               dir,
+		MemTableSize:      16 << 20,
+		NumMemtables:      2,
+		BlockCacheSize:    0,
+		IndexCacheSize:    16 << 20,
+		ValueThreshold:    1 << 10,
+		ValueLogFileSize:  128 << 20,
+		NumCompactors:     2,
+		BaseTableSize:     2 << 20,
+		ResidentFileBytes: 32 << 20,
+		GCInterval:        10 * time.Minute,
+		GCDiscardRatio:    0.5,
 	}
 }
 
@@ -152,6 +167,9 @@ func (o *Options) Validate() error {
 	}
 	if o.NumCompactors < 0 || o.NumCompactors == 1 {
 		bad("num compactors %d: want 0 or at least 2", o.NumCompactors)
+	}
+	if o.ResidentFileBytes != 0 && o.ResidentFileBytes < MinResidentFileBytes {
+		bad("resident file bytes %d: want 0 (off) or at least %d", o.ResidentFileBytes, MinResidentFileBytes)
 	}
 	if o.GCInterval < 0 {
 		bad("gc interval %s is negative", o.GCInterval)

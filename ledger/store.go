@@ -30,8 +30,9 @@ type Store struct {
 	mu      sync.Mutex // guards closed and the start of active operations
 	closed  bool
 	active  sync.WaitGroup
-	done    chan struct{} // closed by Close to stop the GC loop
+	done    chan struct{} // closed by Close to stop the GC loop and the trimmer
 	gcDone  chan struct{}
+	trim    *trimmer   // nil when not trimming
 	closeMu sync.Mutex // held for the whole of Close, so a second call waits
 	closeEr error
 }
@@ -69,6 +70,9 @@ func open(opts Options, target uint32, steps map[uint32]migrateFunc) (*Store, er
 		close(s.gcDone)
 	} else {
 		go s.gcLoop()
+	}
+	if s.trim = newTrimmer(&opts, log); s.trim != nil {
+		go s.trim.run(s.done)
 	}
 	return s, nil
 }
@@ -190,6 +194,9 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	close(s.done)
 	<-s.gcDone
+	if s.trim != nil {
+		<-s.trim.stopped
+	}
 	s.active.Wait()
 	if err := s.db.Close(); err != nil {
 		s.closeEr = fmt.Errorf("close ledger: %w", err)
@@ -206,6 +213,8 @@ func (s *Store) Sync() error {
 	if err := s.db.Sync(); err != nil {
 		return fmt.Errorf("sync ledger: %w", err)
 	}
+	// Synced pages are clean, so the trimmer can release them for good.
+	s.trim.nudge()
 	return nil
 }
 

@@ -26,6 +26,12 @@ func ledgerOptions(cfg Config, log *slog.Logger) ledger.Options {
 	if cfg.Ledger.IndexCacheMB > 0 {
 		lopts.IndexCacheSize = cfg.Ledger.IndexCacheMB << 20
 	}
+	switch {
+	case cfg.Ledger.ResidentFileMB > 0:
+		lopts.ResidentFileBytes = cfg.Ledger.ResidentFileMB << 20
+	case cfg.Ledger.ResidentFileMB < 0:
+		lopts.ResidentFileBytes = 0
+	}
 	return lopts
 }
 

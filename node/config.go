@@ -78,6 +78,10 @@ type LedgerConfig struct {
 	BlockCacheMB int64 `yaml:"block_cache_mb"`
 	// IndexCacheMB is Badger's index cache, in MiB.
 	IndexCacheMB int64 `yaml:"index_cache_mb"`
+	// ResidentFileMB bounds the ledger's memory-mapped file pages in the
+	// node's RSS, in MiB (ledger.Options.ResidentFileBytes); -1 turns
+	// the bound off.
+	ResidentFileMB int64 `yaml:"resident_file_mb"`
 }
 
 // DefaultConfig returns the defaults for a node in dir.
@@ -139,6 +143,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Ledger.MemTableMB < 0 || c.Ledger.BlockCacheMB < 0 || c.Ledger.IndexCacheMB < 0 {
 		errs = append(errs, fmt.Errorf("%w: ledger: sizes must not be negative", ErrConfig))
+	}
+	if c.Ledger.ResidentFileMB < -1 {
+		errs = append(errs, fmt.Errorf("%w: ledger.resident_file_mb: %d (want -1 for off, 0 for the default, or a size)", ErrConfig, c.Ledger.ResidentFileMB))
 	}
 	errs = append(errs, c.Observe.validate()...)
 	for i, a := range c.Announce {

@@ -48,6 +48,7 @@ func samples(t *testing.T) map[string]sample {
 		"ledger.memtable_mb":      {"16", "16", int64(16)},
 		"ledger.block_cache_mb":   {"32", "32", int64(32)},
 		"ledger.index_cache_mb":   {"8", "8", int64(8)},
+		"ledger.resident_file_mb": {"64", "64", int64(64)},
 		"handshake_timeout":       {"7s", "7s", 7 * time.Second},
 		"reconnect_interval":      {"1m", "1m", time.Minute},
 		"max_publish_bytes":       {"1048576", "1048576", int64(1 << 20)},

@@ -61,10 +61,12 @@ var (
 	descObj   = prometheus.NewDesc("ctimesh_store_objects", "Current STIX objects in the ledger, by level.", []string{"level"}, nil)
 	descFeeds = prometheus.NewDesc("ctimesh_store_feeds", "Origin feeds in the ledger.", nil, nil)
 	descForks = prometheus.NewDesc("ctimesh_store_forks", "Forked entries held as evidence.", nil, nil)
+	descResid = prometheus.NewDesc("ctimesh_store_resident_file_bytes", "Ledger file pages in the node's resident memory at the last check.", nil, nil)
+	descTrim  = prometheus.NewDesc("ctimesh_store_trimmed_bytes_total", "Resident ledger file pages the node asked the kernel to page out.", nil, nil)
 )
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPeers, descConn, descDrops, descBytes, descEnt, descObj, descFeeds, descForks} {
+	for _, d := range []*prometheus.Desc{descPeers, descConn, descDrops, descBytes, descEnt, descObj, descFeeds, descForks, descResid, descTrim} {
 		ch <- d
 	}
 }
@@ -89,6 +91,10 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	ch <- prometheus.MustNewConstMetric(descBytes, prometheus.GaugeValue, float64(dirSize(ledgerPath(n.cfg.DataDir))))
+	if r := n.store.Residency(); r.Enabled {
+		ch <- prometheus.MustNewConstMetric(descResid, prometheus.GaugeValue, float64(r.FileBytes))
+		ch <- prometheus.MustNewConstMetric(descTrim, prometheus.CounterValue, float64(r.TrimmedBytes))
+	}
 	if st, err := n.store.Stats(); err == nil {
 		ch <- prometheus.MustNewConstMetric(descEnt, prometheus.GaugeValue, float64(st.Entries))
 		ch <- prometheus.MustNewConstMetric(descFeeds, prometheus.GaugeValue, float64(st.Feeds))
