@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"sync"
-	"sync/atomic"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -169,7 +168,6 @@ func (n *Node) Publish(ctx context.Context, data []byte, o PublishOptions) (Publ
 	var entries []*envelope.Entry
 	// Sealed payloads cannot be read back: keep each entry's object ids.
 	idsOf := map[envelope.ID][]string{}
-	var gossipErrs atomic.Int64 // counted on the pipeline's goroutine
 	n.pubMu.Lock()
 	for _, f := range feeds {
 		group := byFeed[f]
@@ -177,31 +175,10 @@ func (n *Node) Publish(ctx context.Context, data []byte, o PublishOptions) (Publ
 		for i, o := range group {
 			raws[i] = o.Raw
 		}
-		before := len(entries)
 		ek, err := n.sealFor(f, &entries)
 		if err != nil {
 			n.pubMu.Unlock()
 			return res, err
-		}
-		// Entries are gossiped as soon as they are on disk, so peers start
-		// on a large publish while the rest is still being signed: first
-		// the keys entry a new epoch needs, then the objects entries as the
-		// pipeline makes them durable. RED is never gossiped; it goes to
-		// its recipients at the end.
-		var ship func([]*envelope.Entry) error
-		if f.Level != stix.Red {
-			ship = func(es []*envelope.Entry) error {
-				gossipErrs.Add(int64(n.gossipAll(ctx, es)))
-				n.auditDeliveries(es)
-				return nil
-			}
-			if len(entries) > before {
-				if err := n.store.Sync(); err != nil {
-					n.pubMu.Unlock()
-					return res, fmt.Errorf("sync ledger: %w", err)
-				}
-				_ = ship(entries[before:])
-			}
 		}
 		limit := 0
 		if ek != nil {
@@ -212,7 +189,7 @@ func (n *Node) Publish(ctx context.Context, data []byte, o PublishOptions) (Publ
 			n.pubMu.Unlock()
 			return res, fmt.Errorf("%w: %w", ErrInvalidRequest, err)
 		}
-		stored, err := n.storeBatches(f, batches, group, ek, ship)
+		stored, err := n.storeBatches(f, batches, group, ek)
 		off := 0
 		for i, e := range stored {
 			objsOf := group[off : off+len(batches[i])]
@@ -232,18 +209,21 @@ func (n *Node) Publish(ctx context.Context, data []byte, o PublishOptions) (Publ
 		res.Levels[f.Level] += len(group)
 		res.Objects += len(group)
 	}
-	res.GossipErrors = int(gossipErrs.Load())
 	err = n.store.Sync()
 	n.pubMu.Unlock()
 	if err != nil {
 		return res, fmt.Errorf("sync ledger: %w", err)
 	}
-	var red []*envelope.Entry
+	var broadcast, red []*envelope.Entry
 	for _, e := range entries {
 		if e.Feed.Level == stix.Red {
 			red = append(red, e)
+		} else {
+			broadcast = append(broadcast, e)
 		}
 	}
+	res.GossipErrors = n.gossipAll(ctx, broadcast)
+	n.auditDeliveries(broadcast)
 	if len(red) > 0 {
 		res.Recipients = n.deliverRed(ctx, o.To, red)
 	}

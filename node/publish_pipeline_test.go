@@ -14,11 +14,11 @@ import (
 	"github.com/ctimesh/ctimesh/trust"
 )
 
-// TestLargePublishStreams: a publish of many entries on two feeds (one
+// TestLargePublish: a publish of many entries on two feeds (one
 // sealed, with a new epoch's keys entry) is stored as an unbroken chain per
 // feed, reported in order, gossiped with no error and held in full by the
 // peer.
-func TestLargePublishStreams(t *testing.T) {
+func TestLargePublish(t *testing.T) {
 	m := meshtest.New(t,
 		member("CERT-A", trust.StatusAccredited, stix.Amber),
 		member("CERT-B", trust.StatusAccredited, stix.Amber),
