@@ -103,11 +103,13 @@ func (s *Store) AppendBatch(items []Item) (results []Result, errs []error, err e
 		return fail(0, err)
 	}
 	defer s.release()
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-
 	for start := 0; start < len(ps); {
+		// The write lock is taken per transaction, not per batch: a sync
+		// range of 64 full entries takes a second to store, and a publish
+		// or a gossiped entry must not wait behind all of it.
+		s.wmu.Lock()
 		n, err := s.appendTxn(ps[start:], results[start:], errs[start:])
+		s.wmu.Unlock()
 		if err != nil {
 			return fail(start, err)
 		}
