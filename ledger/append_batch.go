@@ -21,6 +21,10 @@ type Item struct {
 // batchObjects bounds the objects indexed in one transaction: about five
 // keys each stay inside Badger's transaction limit for the smallest
 // memtable (MinMemTableSize), so a batch rarely has to be redone shorter.
+// afterBatchTxn, if set (tests only), runs after each transaction of an
+// AppendBatch, without the write lock.
+var afterBatchTxn func()
+
 // batchBytes bounds the entry bytes: an in-memory store keeps every value
 // in the transaction, where four 256 KiB entries are a third of Badger's
 // limit. Variables so tests can force the redo.
@@ -114,6 +118,9 @@ func (s *Store) AppendBatch(items []Item) (results []Result, errs []error, err e
 			return fail(start, err)
 		}
 		start += n
+		if afterBatchTxn != nil {
+			afterBatchTxn()
+		}
 	}
 	return results, errs, nil
 }

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
+	"time"
 
 	"pgregory.net/rapid"
 
@@ -159,5 +161,50 @@ func TestAppendBatchClosed(t *testing.T) {
 		if !errors.Is(e, ErrClosed) {
 			t.Fatalf("item %d: %v, want ErrClosed", i, e)
 		}
+	}
+}
+
+// TestAppendBatchYieldsBetweenTransactions: another writer gets the store
+// between the transactions of a long batch (a publish must not wait behind
+// a whole sync range).
+func TestAppendBatchYieldsBetweenTransactions(t *testing.T) {
+	s := openMem(t)
+	w := newFeed(t, 1, green)
+	bs := batches(t, icsObjects(t))
+	var items []Item
+	for _, b := range bs {
+		items = append(items, Item{Entry: w.objects(b...), Objs: b})
+	}
+	if len(items) < 2 {
+		t.Fatalf("%d entries: the test needs a batch of several transactions", len(items))
+	}
+	other := newFeed(t, 2, green)
+	single := obj("indicator--other", t0)
+	e := other.objects(single)
+	done := make(chan error, 1)
+	var once sync.Once
+	afterBatchTxn = func() {
+		once.Do(func() {
+			go func() {
+				_, err := s.Append(e, []*stix.Object{single}, AppendMeta{})
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				done <- err
+			case <-time.After(10 * time.Second):
+				done <- errors.New("append blocked behind the rest of the batch")
+			}
+		})
+	}
+	t.Cleanup(func() { afterBatchTxn = nil })
+	oldBytes := batchBytes
+	batchBytes = 1 // one entry per transaction
+	t.Cleanup(func() { batchBytes = oldBytes })
+	if _, _, err := s.AppendBatch(items); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
