@@ -44,6 +44,13 @@ const (
 	// the target; Sync and Entries also wake it, so it follows writes and
 	// peers' catch-up reads closely.
 	trimInterval = 250 * time.Millisecond
+	// maxScanBackoff bounds the wait between scans that found the store
+	// within target. They happen when other file pages of the process
+	// grow: several stores in one process (tests, ctibench) or a binary
+	// paged in. Each scan reads all of /proc/self/smaps, 10–20 ms of CPU,
+	// so without a backoff six stores in one test process scanned at every
+	// tick and starved it.
+	maxScanBackoff = 30 * time.Second
 )
 
 // Residency is what the trimmer measured and did.
@@ -98,8 +105,11 @@ type trimmer struct {
 	stopped chan struct{} // closed when run returns
 
 	// Owned by the run goroutine.
-	other int64 // resident file pages outside the store at the last scan
-	first bool  // the next check scans, to learn other
+	other    int64 // resident file pages outside the store at the last scan
+	first    bool  // the next check scans, to learn other
+	idle     int   // scans in a row that found the store within target
+	nextScan time.Time
+	now      func() time.Time
 
 	off                   atomic.Bool
 	fileBytes             atomic.Int64
@@ -132,6 +142,7 @@ func newTrimmer(o *Options, log *slog.Logger) *trimmer {
 		kick:       make(chan struct{}, 1),
 		stopped:    make(chan struct{}),
 		first:      true,
+		now:        time.Now,
 	}
 }
 
@@ -180,9 +191,24 @@ func (t *trimmer) check() error {
 		t.fileBytes.Store(max(0, rssFile-t.other))
 		return nil
 	}
+	now := t.now()
+	if !t.first && now.Before(t.nextScan) {
+		return nil
+	}
 	t.first = false
-	_, err = t.trimTo()
-	return err
+	released, err := t.trimTo()
+	if err != nil {
+		return err
+	}
+	// A store that had to be trimmed is writing: check again at the next
+	// tick. One found within target means other pages grew: back off.
+	if released > 0 {
+		t.idle, t.nextScan = 0, time.Time{}
+	} else {
+		t.idle++
+		t.nextScan = now.Add(min(trimInterval<<min(t.idle, 8), maxScanBackoff))
+	}
+	return nil
 }
 
 // trimTo scans the store's mappings and, if they hold more than target,

@@ -105,6 +105,7 @@ func newTestTrimmer(t *testing.T, target int64, rssFileKB int, smaps string) *te
 			return nil
 		},
 		kick: make(chan struct{}, 1), stopped: make(chan struct{}), first: true,
+		now: time.Now,
 	}
 	tt.write(t, rssFileKB, smaps)
 	return tt
@@ -354,5 +355,39 @@ func TestTrimmerKeepsStoreUnderTarget(t *testing.T) {
 			t.Fatalf("store files hold %d resident bytes, target %d; residency %+v", rss, o.ResidentFileBytes, r)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestTrimmerBacksOffWhenOthersGrow: with the file pages of other stores in
+// the process growing, a store within its target is scanned less and less
+// often, and at once again when it needs trimming.
+func TestTrimmerBacksOffWhenOthersGrow(t *testing.T) {
+	small := fakeSmaps("/data/ledger/000001.vlog=1024", "/data/other/000001.vlog=409600")
+	tt := newTestTrimmer(t, 16<<20, 1024+409600, small)
+	clock := time.Unix(1000, 0)
+	tt.now = func() time.Time { return clock }
+	noErr(t, tt.check()) // first scan learns the others' 400 MiB
+	// The others grow by 100 MiB between checks; our store stays at 1 MiB.
+	scansAt := func(steps int, every time.Duration) uint64 {
+		for range steps {
+			clock = clock.Add(every)
+			rss := 1024 + 409600 + int(tt.scans.Load()+1)*102400
+			tt.write(t, rss, small)
+			noErr(t, tt.check())
+		}
+		return tt.scans.Load()
+	}
+	// 40 ticks of 250 ms: without a backoff, 40 scans.
+	if n := scansAt(40, trimInterval); n > 6 {
+		t.Fatalf("%d scans in 10 s while the store stayed within target", n)
+	}
+	// The store itself outgrows its target: trimmed at the next due scan,
+	// then checked at every tick again.
+	big := fakeSmaps("/data/ledger/000001.vlog=40960", "/data/other/000001.vlog=409600")
+	clock = clock.Add(maxScanBackoff)
+	tt.write(t, 40960+409600, big)
+	noErr(t, tt.check())
+	if len(tt.paged) != 1 || tt.idle != 0 || !tt.nextScan.IsZero() {
+		t.Fatalf("after the store grew: paged %x, idle %d, next scan %v", tt.paged, tt.idle, tt.nextScan)
 	}
 }
