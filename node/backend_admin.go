@@ -297,15 +297,21 @@ func objectQuery(lq *ledger.Query, q adminapi.ObjectQuery) error {
 }
 
 // searchObjects pages through the ledger keeping objects whose name or
-// description contains q.Text, case-insensitively. Each ledger page asks
-// for as many records as are still wanted, so a page's cursor never skips
-// a match; textScanBudget bounds the work of one request.
+// description contains q.Text, case-insensitively.
 func (b backend) searchObjects(lq ledger.Query, q adminapi.ObjectQuery) (adminapi.ObjectsResponse, error) {
 	needle := strings.ToLower(q.Text)
+	return b.filterObjects(lq, q.Limit, func(r *ledger.ObjectRecord) bool { return textMatch(r.Raw, needle) })
+}
+
+// filterObjects pages through the ledger keeping the records keep accepts,
+// up to limit. Each ledger page asks for as many records as are still
+// wanted, so a page's cursor never skips a match; textScanBudget bounds the
+// work of one request.
+func (b backend) filterObjects(lq ledger.Query, limit int, keep func(*ledger.ObjectRecord) bool) (adminapi.ObjectsResponse, error) {
 	resp := adminapi.ObjectsResponse{Objects: []adminapi.ObjectItem{}}
 	scanned := 0
 	for {
-		lq.Limit = q.Limit - len(resp.Objects)
+		lq.Limit = limit - len(resp.Objects)
 		page, err := b.n.store.Objects(lq)
 		if err != nil {
 			if errors.Is(err, ledger.ErrBadCursor) {
@@ -313,9 +319,9 @@ func (b backend) searchObjects(lq ledger.Query, q adminapi.ObjectQuery) (adminap
 			}
 			return resp, err
 		}
-		for _, r := range page.Records {
-			if textMatch(r.Raw, needle) {
-				resp.Objects = append(resp.Objects, objectItem(r))
+		for i := range page.Records {
+			if r := &page.Records[i]; keep(r) {
+				resp.Objects = append(resp.Objects, objectItem(*r))
 			}
 		}
 		scanned += len(page.Records)
@@ -323,7 +329,7 @@ func (b backend) searchObjects(lq ledger.Query, q adminapi.ObjectQuery) (adminap
 			return resp, nil
 		}
 		lq.Cursor = page.Next
-		if len(resp.Objects) >= q.Limit || scanned >= textScanBudget {
+		if len(resp.Objects) >= limit || scanned >= textScanBudget {
 			resp.Next = page.Next
 			return resp, nil
 		}

@@ -208,41 +208,16 @@ func passes(idx *quality.Snapshot, r *ledger.ObjectRecord, q adminapi.ObjectQuer
 }
 
 // qualityObjects pages through the ledger keeping the objects that pass
-// the consumer-side filters (and the text search, if any), as
-// searchObjects does for text alone.
+// the consumer-side filters (and the text search, if any).
 func (b backend) qualityObjects(lq ledger.Query, q adminapi.ObjectQuery) (adminapi.ObjectsResponse, error) {
 	idx, err := b.n.quality.feedbackIndex()
 	if err != nil {
 		return adminapi.ObjectsResponse{}, err
 	}
 	needle := strings.ToLower(q.Text)
-	resp := adminapi.ObjectsResponse{Objects: []adminapi.ObjectItem{}}
-	scanned := 0
-	for {
-		lq.Limit = q.Limit - len(resp.Objects)
-		page, err := b.n.store.Objects(lq)
-		if err != nil {
-			if errors.Is(err, ledger.ErrBadCursor) {
-				return resp, fmt.Errorf("%w: %w", adminapi.ErrInvalidInput, err)
-			}
-			return resp, err
-		}
-		for i := range page.Records {
-			r := &page.Records[i]
-			if (needle == "" || textMatch(r.Raw, needle)) && passes(idx, r, q) {
-				resp.Objects = append(resp.Objects, objectItem(*r))
-			}
-		}
-		scanned += len(page.Records)
-		if !page.More {
-			return resp, nil
-		}
-		lq.Cursor = page.Next
-		if len(resp.Objects) >= q.Limit || scanned >= textScanBudget {
-			resp.Next = page.Next
-			return resp, nil
-		}
-	}
+	return b.filterObjects(lq, q.Limit, func(r *ledger.ObjectRecord) bool {
+		return (needle == "" || textMatch(r.Raw, needle)) && passes(idx, r, q)
+	})
 }
 
 // qualityCollector exports feed quality per origin at scrape time.
