@@ -366,13 +366,9 @@ func (n *Node) HandleEntry(ctx context.Context, e *envelope.Entry, objs []*stix.
 }
 
 func (n *Node) handleEntry(ctx context.Context, e *envelope.Entry, objs []*stix.Object, from peer.ID, gaps bool) error {
-	var rcv received
-	if e.Epoch != 0 && e.Kind.Sealable() {
-		if n.store.HasEntry(e.ID()) {
-			return nil
-		}
-		rcv = n.openReceived(e, from)
-		objs = rcv.objs
+	objs, rcv, held := n.receive(e, objs, from)
+	if held {
+		return nil
 	}
 	res, err := n.store.Append(e, objs, ledger.AppendMeta{Received: n.now(), Retracted: rcv.retracted})
 	if err != nil {
@@ -381,6 +377,20 @@ func (n *Node) handleEntry(ctx context.Context, e *envelope.Entry, objs []*stix.
 	}
 	n.afterStored(e, objs, rcv, res, from, gaps)
 	return nil
+}
+
+// receive opens a sealed entry before it is stored, unless it is held
+// already (opening costs a key lookup and a decryption). It returns the
+// objects to index: the opened ones for a sealed entry, objs otherwise.
+func (n *Node) receive(e *envelope.Entry, objs []*stix.Object, from peer.ID) ([]*stix.Object, received, bool) {
+	if e.Epoch == 0 || !e.Kind.Sealable() {
+		return objs, received{}, false
+	}
+	if n.store.HasEntry(e.ID()) {
+		return nil, received{}, true
+	}
+	rcv := n.openReceived(e, from)
+	return rcv.objs, rcv, false
 }
 
 // afterStored does what follows storing a received entry: fork evidence,

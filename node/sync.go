@@ -161,13 +161,9 @@ func (n *Node) handleBatch(ctx context.Context, batch []gossip.Synced, from peer
 			}
 			continue
 		}
-		var rcv received
-		if e.Epoch != 0 && e.Kind.Sealable() {
-			if n.store.HasEntry(e.ID()) {
-				continue
-			}
-			rcv = n.openReceived(e, from)
-			objs = rcv.objs
+		objs, rcv, held := n.receive(e, objs, from)
+		if held {
+			continue
 		}
 		items = append(items, ledger.Item{Entry: e, Objs: objs, Meta: ledger.AppendMeta{Received: n.now(), Retracted: rcv.retracted}})
 		rcvs = append(rcvs, rcv)
