@@ -18,6 +18,12 @@
 //   - versions are never deleted: retraction flags them and removes them
 //     from current views.
 //
+// Badger writes and reads its files through shared memory mappings, whose
+// pages would otherwise stay in the process's resident set: trim*.go pages
+// the store's own mappings out (madvise MADV_PAGEOUT, Linux) when they pass
+// Options.ResidentFileBytes, backing off while other file pages of the
+// process are what grew.
+//
 // Trust is not this package's business: the caller verifies and filters
 // entries before Append and passes reader permissions in each Query.
 //
