@@ -337,11 +337,16 @@ func (n *Node) appendOwn(f envelope.Feed, kind envelope.Kind, payload []byte, ob
 	if err != nil {
 		return nil, fmt.Errorf("store entry: %w", err)
 	}
-	if r.Fork || r.ChainBroken {
-		// Our own feed forked: another process holds this node key.
-		n.log.Error("own feed forked: is this node key in use elsewhere?", "feed", f.String(), "seq", e.Seq)
-	}
+	n.checkOwnChain(r, e)
 	return e, nil
+}
+
+// checkOwnChain reports an own entry that did not extend the feed's chain:
+// another process holds this node key.
+func (n *Node) checkOwnChain(r ledger.Result, e *envelope.Entry) {
+	if r.Fork || r.ChainBroken {
+		n.log.Error("own feed forked: is this node key in use elsewhere?", "feed", e.Feed.String(), "seq", e.Seq)
+	}
 }
 
 func (n *Node) gossipAll(ctx context.Context, entries []*envelope.Entry) int {

@@ -65,9 +65,7 @@ func (n *Node) storeBatches(f envelope.Feed, batches [][][]byte, objs []*stix.Ob
 					close(stop)
 					break
 				}
-				if r.Fork || r.ChainBroken {
-					n.log.Error("own feed forked: is this node key in use elsewhere?", "feed", f.String(), "seq", items[i].Entry.Seq)
-				}
+				n.checkOwnChain(r, items[i].Entry)
 				out.entries = append(out.entries, items[i].Entry)
 			}
 			if err != nil && out.err == nil {
