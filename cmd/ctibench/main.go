@@ -51,6 +51,7 @@ type options struct {
 	Rate        float64
 	Latency     time.Duration
 	Degree      int
+	Topology    string // random or line
 	Sizes       []int
 	SizeMessage map[int]int // messages per scale size; 0 = Messages
 	SimProfile  string      // CPU profile of the timed part of each simulated run
@@ -71,6 +72,7 @@ func defaultOptions() options {
 		Rate:           20,
 		Latency:        20 * time.Millisecond,
 		Degree:         6,
+		Topology:       "random",
 		Sizes:          []int{10, 50, 100, 200},
 		CatchupObjects: 100_000,
 		MemoryObjects:  1_000_000,
@@ -160,6 +162,7 @@ func parseArgs(args []string, stderr io.Writer) (options, []string, error) {
 	fs.Float64Var(&o.Rate, "rate", o.Rate, "propagation and scale: indicators published per second")
 	fs.DurationVar(&o.Latency, "latency", o.Latency, "propagation and scale: latency of every link")
 	fs.IntVar(&o.Degree, "degree", o.Degree, "propagation and scale: average connections per node")
+	fs.StringVar(&o.Topology, "topology", o.Topology, "propagation and scale: random (about --degree links per node) or line (a chain: one copy per delivery, no duplicates)")
 	fs.StringVar(&o.SimProfile, "sim-cpuprofile", "", "propagation and scale: CPU profile of the timed part of the simulated run only (scale appends .nNODES)")
 	sizes := fs.String("sizes", "10,50,100,200", "scale: mesh sizes, comma-separated")
 	fs.IntVar(&o.CatchupObjects, "catchup-objects", o.CatchupObjects, "catchup: objects published while the node is offline")
@@ -205,6 +208,8 @@ func parseArgs(args []string, stderr io.Writer) (options, []string, error) {
 		return o, nil, fmt.Errorf("--bundle: %q (want enterprise or ics)", o.Bundle)
 	case o.Nodes < 2:
 		return o, nil, fmt.Errorf("--nodes: at least 2")
+	case o.Topology != "random" && o.Topology != "line":
+		return o, nil, fmt.Errorf("--topology: %q is neither random nor line", o.Topology)
 	case o.Messages < 1 || o.Rate <= 0 || o.Degree < 1:
 		return o, nil, fmt.Errorf("--messages, --rate and --degree must be positive")
 	case o.CatchupObjects < 1 || o.MemoryObjects < 1:

@@ -193,3 +193,27 @@ func TestPercentile(t *testing.T) {
 		t.Errorf("empty p50 = %d", p)
 	}
 }
+
+// TestLineHasNoDuplicates runs the line floor's topology: every node has
+// one upstream neighbour, so each eligible node gets each entry exactly
+// once, and no router drops a copy as already seen.
+func TestLineHasNoDuplicates(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := runSim(ctx, simConfig{
+		Nodes: 6, Messages: 20, Rate: 50, Latency: 5 * time.Millisecond,
+		Degree: 6, Line: true, Seed: 1, Grace: 30 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Edges != 5 || res.Diameter != 5 {
+		t.Errorf("line of 6: %d links, diameter %d; want 5 and 5", res.Edges, res.Diameter)
+	}
+	if res.Delivered != res.Expected || res.Expected != 20*5 {
+		t.Errorf("delivered %d of %d, want 100 (every node accredited)", res.Delivered, res.Expected)
+	}
+	if res.Duplicates != 0 {
+		t.Errorf("%d duplicate copies on a line", res.Duplicates)
+	}
+}

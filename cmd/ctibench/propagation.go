@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -29,7 +30,7 @@ func (b *bench) simConfig(nodes, messages int) simConfig {
 	grace := 10*time.Second + time.Duration(nodes)*50*time.Millisecond
 	return simConfig{
 		Nodes: nodes, Messages: messages, Rate: b.o.Rate, Latency: b.o.Latency,
-		Degree: b.o.Degree, Seed: b.o.Seed, Grace: grace, Log: b.log,
+		Degree: b.o.Degree, Line: b.o.Topology == "line", Seed: b.o.Seed, Grace: grace, Log: b.log,
 		Profile: b.o.SimProfile,
 	}
 }
@@ -138,6 +139,9 @@ func (b *bench) scale(ctx context.Context) (*Report, error) {
 		})
 		r.atMost(prefix+"cpu_per_entry_us", 100)
 	}
+	if err := b.lineFloor(ctx, r); err != nil {
+		return nil, err
+	}
 	if len(points) < 2 {
 		return r, nil
 	}
@@ -168,4 +172,43 @@ func (b *bench) scale(ctx context.Context) (*Report, error) {
 	r.add("worst_class_p99_growth_over_diameter_growth_ratio", max(green, amber))
 	r.atMost("worst_class_p99_growth_over_diameter_growth_ratio", 1)
 	return r, nil
+}
+
+// Line floor: the run repeated on a chain of lineNodes nodes (fewer if the
+// largest size is smaller), where each
+// node has a single upstream neighbour and so gets one copy of each entry
+// with no duplicates. Its CPU per entry is the least any topology can cost
+// on this stack and machine (one verify, one pubsub hop over the mock
+// network, one delivery) and is printed beside the scale figures. The chain
+// carries about as many deliveries per second as the 100-node mesh, so the
+// Go runtime is as busy as there.
+const (
+	lineNodes    = 100
+	lineMessages = 300
+)
+
+func (b *bench) lineFloor(ctx context.Context, r *Report) error {
+	nodes := min(lineNodes, slices.Max(b.o.Sizes))
+	cfg := b.simConfig(nodes, min(lineMessages, b.o.Messages))
+	cfg.Line = true
+	if cfg.Profile != "" {
+		cfg.Profile += ".line"
+	}
+	res, err := runSim(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("line floor: %w", err)
+	}
+	floor := us(res.CPU) / float64(max(res.Delivered, 1))
+	r.add("line_floor_nodes", float64(nodes))
+	r.add("line_floor_duplicates_per_delivery_ratio", float64(res.Duplicates)/float64(max(res.Delivered, 1)))
+	r.add("line_floor_cpu_per_entry_us", floor)
+	if floor <= 0 {
+		return nil
+	}
+	for _, n := range b.o.Sizes {
+		if v, ok := r.figure(fmt.Sprintf("n%d_cpu_per_entry_us", n)); ok {
+			r.add(fmt.Sprintf("n%d_cpu_per_entry_over_line_floor_ratio", n), v/floor)
+		}
+	}
+	return nil
 }

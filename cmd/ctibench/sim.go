@@ -38,7 +38,12 @@ type simConfig struct {
 	Rate     float64 // messages per second
 	Latency  time.Duration
 	Degree   int
-	Seed     int64
+	// Line, if set, chains the nodes in a line instead of a random graph
+	// and accredits every one: each node then has one upstream neighbour,
+	// so every delivery is one copy with no duplicates, the cheapest
+	// delivery gossip can make (the floor beside the scale figures).
+	Line bool
+	Seed int64
 	// Grace is how long to wait after the last publish for stragglers.
 	Grace time.Duration
 	Log   *slog.Logger
@@ -158,6 +163,15 @@ func (g graph) hops(src int, in func(int) bool) []int {
 	return d
 }
 
+// lineGraph chains n nodes: 0–1–2–…–n-1.
+func lineGraph(n int) graph {
+	g := make(graph, n)
+	for a := 1; a < n; a++ {
+		g.link(a-1, a)
+	}
+	return g
+}
+
 // randomGraph connects every node to about degree random others (each
 // node opens degree/2 links), then joins components until both the whole
 // graph and the subgraph of nodes in sub are connected.
@@ -233,13 +247,16 @@ func runSim(ctx context.Context, cfg simConfig) (*simResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		nodes[i] = &simNode{id: id, key: key, accredited: i%2 == 0}
+		nodes[i] = &simNode{id: id, key: key, accredited: cfg.Line || i%2 == 0}
 		if nodes[i].accredited {
 			accredited[id] = true
 		}
 	}
 	isAcc := func(i int) bool { return nodes[i].accredited }
 	g := randomGraph(cfg.Nodes, cfg.Degree, rng, isAcc)
+	if cfg.Line {
+		g = lineGraph(cfg.Nodes)
+	}
 
 	// Sign every entry before the run so the timed part is gossip alone.
 	entries, publishers, err := simEntries(cfg, fed, nodes)
