@@ -223,6 +223,16 @@ func TestSyncHostileServers(t *testing.T) {
 	forged[len(forged)-1] ^= 1
 	other := makeFeed(t, 1, feedGreen, 1, 1)[0]
 
+	// stall holds a rogue's stream open until the client gives up or the
+	// test ends, so no handler outlives the test.
+	quit := make(chan struct{})
+	t.Cleanup(func() { close(quit) })
+	stall := func() {
+		select {
+		case <-quit:
+		case <-time.After(time.Minute):
+		}
+	}
 	var stallOnce sync.Once
 	stalled := make(chan struct{})
 	rogues := map[string]struct {
@@ -234,31 +244,31 @@ func TestSyncHostileServers(t *testing.T) {
 		"stall": {id: rogueServer(t, sn, 10, func(r *bufio.Reader, w *bufio.Writer) {
 			_, _, _ = readFrame(r, maxFrame)
 			stallOnce.Do(func() { close(stalled) })
-			time.Sleep(time.Minute)
+			stall()
 		})},
 		"stall mid-frame": {id: rogueServer(t, sn, 11, func(r *bufio.Reader, w *bufio.Writer) {
 			_, _, _ = readFrame(r, maxFrame)
 			_, _ = w.Write([]byte{0x80, 0x80})
 			_ = w.Flush()
-			time.Sleep(time.Minute)
+			stall()
 		})},
 		"garbage": {id: rogueServer(t, sn, 12, func(r *bufio.Reader, w *bufio.Writer) {
 			_, _, _ = readFrame(r, maxFrame)
 			_ = writeFrame(w, frameHeads, []byte("HTTP/1.1 200 OK\r\n\r\n"))
 			_ = w.Flush()
-			time.Sleep(time.Minute)
+			stall()
 		}), wantErr: ErrProtocol, reason: ReasonProtocol},
 		"unexpected frame": {id: rogueServer(t, sn, 18, func(r *bufio.Reader, w *bufio.Writer) {
 			_, _, _ = readFrame(r, maxFrame)
 			_ = writeFrame(w, frameKey, []byte("surprise"))
 			_ = w.Flush()
-			time.Sleep(time.Minute)
+			stall()
 		}), wantErr: ErrProtocol, reason: ReasonProtocol},
 		"huge frame": {id: rogueServer(t, sn, 13, func(r *bufio.Reader, w *bufio.Writer) {
 			_, _, _ = readFrame(r, maxFrame)
 			_, _ = w.Write([]byte{0xff, 0xff, 0xff, 0x7f})
 			_ = w.Flush()
-			time.Sleep(time.Minute)
+			stall()
 		}), wantErr: ErrProtocol, reason: ReasonProtocol},
 		"forged entry": {id: rogueServer(t, sn, 14, func(r *bufio.Reader, w *bufio.Writer) {
 			frames := [][]byte{}

@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // ctinodeBin is the binary TestMain built; "" when the build was skipped.
@@ -28,7 +30,7 @@ var ctinodeBin string
 func TestMain(m *testing.M) {
 	flag.Parse()
 	if testing.Short() {
-		os.Exit(m.Run())
+		os.Exit(leakCheck(m.Run()))
 	}
 	dir, err := os.MkdirTemp("", "ctinode-bin-")
 	if err != nil {
@@ -46,9 +48,22 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := leakCheck(m.Run())
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// leakCheck fails a passing run whose tests left goroutines behind, as
+// goleak.VerifyTestMain does for the other packages.
+func leakCheck(code int) int {
+	if code != 0 {
+		return code
+	}
+	if err := goleak.Find(); err != nil {
+		fmt.Fprintln(os.Stderr, "goroutines outlived the tests:", err)
+		return 1
+	}
+	return 0
 }
 
 // Marking definition ids of TLP 2.0 GREEN and AMBER.
