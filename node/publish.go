@@ -419,7 +419,7 @@ func (n *Node) afterStored(e *envelope.Entry, objs []*stix.Object, rcv received,
 	case envelope.KindKeys:
 		n.acceptKeys(e)
 	case envelope.KindCredential:
-		n.acceptCredential(e, from, !gaps)
+		n.acceptCredential(e, from, !gaps) // gaps is false for what sync brought
 	case envelope.KindRevocation:
 		r, err := trust.ParseRevocation(e.Payload)
 		if err == nil {
