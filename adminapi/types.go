@@ -101,6 +101,11 @@ type Peer struct {
 	FirstSeen    time.Time  `json:"first_seen,omitzero"`
 	LastSeen     time.Time  `json:"last_seen,omitzero"`
 	Counts       PeerCounts `json:"counts"`
+	// Relayed is set for a peer the node holds a valid credential of but
+	// has not been connected to since it started: it knows the peer from
+	// the credential the peer published, relayed by other nodes (or
+	// stored earlier), and takes its entries through them.
+	Relayed bool `json:"relayed,omitempty"`
 }
 
 // ObjectsResponse is the body of GET /api/v1/objects. Next is an opaque

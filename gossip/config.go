@@ -13,16 +13,33 @@ import (
 
 // Policy is the trust decisions gossip needs. Implementations must be safe
 // for concurrent use and fast: AllowPeer runs on pubsub's event loop (for
-// every peer and topic at every heartbeat) and CheckOrigin on validation
-// workers. Neither may call back into the Router.
+// every peer and topic at every heartbeat), CheckOrigin and
+// CheckCredentialEntry on validation workers. None may call back into the
+// Router.
 type Policy interface {
 	// AllowPeer reports whether p may be in, and receive, topic.
 	AllowPeer(p peer.ID, topic TopicInfo) bool
+	OriginPolicy
+}
+
+// OriginPolicy judges the origin of an entry received from a peer, by
+// gossip or sync.
+type OriginPolicy interface {
 	// CheckOrigin returns nil if origin holds a valid credential that allows
 	// it to publish kind on feed. An error is a policy outcome (unknown,
 	// expired, revoked, observer, below the level...); its text is shown to
 	// the operator.
 	CheckOrigin(origin peer.ID, feed envelope.Feed, kind envelope.Kind) error
+	// CheckCredentialEntry is asked only about a credential entry whose
+	// origin CheckOrigin refused. It returns nil if payload is origin's own
+	// credential and vouches for it: issued to origin by an authority of
+	// the federation, valid now, not revoked, allowing origin to publish on
+	// the trust feed, and origin not blocked here. The entry then goes on
+	// to the signature check as if CheckOrigin had allowed it: that is how
+	// a node learns the credentials of nodes it never connects to. It must
+	// keep nothing; the Sink acts on the entry once it is accepted. An
+	// error is a policy outcome, shown to the operator.
+	CheckCredentialEntry(origin peer.ID, payload []byte) error
 }
 
 // Store answers whether an entry is already held (from gossip or sync).

@@ -25,6 +25,11 @@
 //     only what the sender provably got wrong, ignores policy outcomes and
 //     duplicates, and never panics; every message pubsub drops outside the
 //     validator is counted in Stats;
+//   - an entry is taken only from an origin the Policy lets publish it,
+//     with one exception: a credential entry whose payload is the origin's
+//     own valid credential (OriginPolicy.CheckCredentialEntry), which is
+//     how credentials are relayed to nodes that never connect to their
+//     subject; gossip and sync apply the same rule (checkOrigin);
 //   - the Sink sees each accepted entry once, never from inside the
 //     validator and never this node's own.
 //

@@ -21,12 +21,14 @@ var updateSeeds = flag.Bool("update-seeds", false, "rewrite the generated seed f
 // data on the topics a router joins. It must never panic (check is called
 // without the validator's recover, so a panic fails the fuzz run), and it
 // may accept only entries that decode, verify, belong to our federation and
-// carry valid STIX.
+// carry valid STIX, from a known publisher or, for a credential entry, an
+// origin its credential vouches for.
 func FuzzValidate(f *testing.F) {
 	for _, s := range validateSeeds(f) {
 		f.Add(s.b)
 	}
 	r, _, _, _ := newValidator(f)
+	_, publisher := testKey(f, 1) // the only publisher newValidator's policy knows
 	f.Fuzz(func(t *testing.T, data []byte) {
 		topics := []string{TrustTopic(fedA), topicOf(t, envelope.Feed{Level: stix.Clear})}
 		if e, err := envelope.Decode(data); err == nil {
@@ -45,6 +47,9 @@ func FuzzValidate(f *testing.F) {
 			}
 			if e == nil || e.Verify() != nil || e.Federation != fedA || e.ID() != d.EntryID {
 				t.Fatalf("accepted an entry that does not verify: %+v", e)
+			}
+			if e.Origin != publisher && (e.Kind != envelope.KindCredential || string(e.Payload) != "vouch:"+e.Origin.String()) {
+				t.Fatalf("accepted a %s entry of %s, which is no publisher and not vouched for", e.Kind, e.Origin)
 			}
 			if e.Kind == envelope.KindObjects && e.Epoch == 0 {
 				items, err := envelope.DecodeList(e.Payload)
@@ -75,6 +80,8 @@ func validateSeeds(tb testing.TB) []seed {
 	valid := encode(tb, newEntry(tb, entryOpts{payload: two}))
 	badSig := bytes.Clone(valid)
 	badSig[len(badSig)-1] ^= 0x80
+	_, stranger := testKey(tb, 7)
+	_, other := testKey(tb, 8)
 	return []seed{
 		{"valid-clear-objects", valid},
 		{"valid-green-group", encode(tb, newEntry(tb, entryOpts{feed: green}))},
@@ -82,6 +89,10 @@ func validateSeeds(tb testing.TB) []seed {
 		{"valid-amber-keys", encode(tb, newEntry(tb, entryOpts{feed: amber, kind: envelope.KindKeys, payload: keyPackage(tb)}))},
 		{"valid-retract", encode(tb, newEntry(tb, entryOpts{kind: envelope.KindRetract, payload: envelope.EncodeList([][]byte{[]byte("indicator--00000001-0000-4000-8000-000000000000")})}))},
 		{"valid-credential", encode(tb, newEntry(tb, entryOpts{kind: envelope.KindCredential, payload: []byte(`{"credential":1}`)}))},
+		// Origin key 7 is no publisher: its credential entry passes only
+		// if the credential is its own (the fake policy's "vouch:" form).
+		{"valid-relayed-credential", encode(tb, newEntry(tb, entryOpts{key: 7, kind: envelope.KindCredential, payload: []byte("vouch:" + stranger.String())}))},
+		{"invalid-relayed-credential-of-another-peer", encode(tb, newEntry(tb, entryOpts{key: 7, kind: envelope.KindCredential, payload: []byte("vouch:" + other.String())}))},
 		{"invalid-bad-signature", badSig},
 		{"invalid-wrong-federation", encode(tb, newEntry(tb, entryOpts{fed: fedB}))},
 		{"invalid-stix", encode(tb, newEntry(tb, entryOpts{payload: envelope.EncodeList([][]byte{[]byte(`{"type":"indicator","id":"x"}`)})}))},

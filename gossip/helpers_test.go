@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -131,6 +132,7 @@ type fakePolicy struct {
 	ceiling    map[peer.ID]stix.Level
 	publishers map[peer.ID]bool
 	panicking  bool
+	vouchCalls int // CheckCredentialEntry calls
 }
 
 func newFakePolicy() *fakePolicy {
@@ -172,6 +174,27 @@ func (f *fakePolicy) CheckOrigin(origin peer.ID, feed envelope.Feed, kind envelo
 	}
 	return nil
 }
+
+// CheckCredentialEntry: payloads of the form "vouch:<peer id>" vouch for
+// the origin they name; anything else vouches for nobody.
+func (f *fakePolicy) CheckCredentialEntry(origin peer.ID, payload []byte) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.vouchCalls++
+	subject, ok := strings.CutPrefix(string(payload), "vouch:")
+	switch {
+	case !ok:
+		return errNotCredential
+	case subject != origin.String():
+		return errOtherSubject
+	}
+	return nil
+}
+
+var (
+	errNotCredential = errors.New("payload is not a valid credential")
+	errOtherSubject  = errors.New("credential names another peer")
+)
 
 // memStore is an in-memory Store.
 type memStore struct {

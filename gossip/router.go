@@ -247,7 +247,8 @@ func (r *Router) deliver(name string, j *joined) {
 	}
 }
 
-// Publish gossips e, which this node signed: credential and revocation
+// Publish gossips e, which this node signed (or, for a credential entry
+// sync fetched, forwards, since sync does not): credential and revocation
 // entries on the trust topic, the others on their feed's topic (joined
 // publish-only if the node does not subscribe to it). RED is refused.
 // Publishing validates e's shape as peers would (federation, topic) but not

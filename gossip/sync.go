@@ -24,7 +24,8 @@ import (
 //   - a peer learns of, and gets entries of, only feeds SyncPolicy.MayServe
 //     lets it have; any other feed is answered exactly as an unknown one;
 //   - every fetched entry passes the gossip validator's checks except the
-//     topic match (size, decode, federation, CheckOrigin, signature, STIX),
+//     topic match (size, decode, federation, CheckOrigin or, for a
+//     credential entry, CheckCredentialEntry, signature, STIX),
 //     plus: it is of the feed and within the range asked for, in strictly
 //     increasing sequence; entries reach the Sink in that order;
 //   - a peer that serves an invalid entry or breaks the protocol gets a
@@ -208,6 +209,21 @@ func (s *Syncer) PeerReady(p peer.ID) {
 	s.ready[p] = true
 	s.mu.Unlock()
 	s.kick(p)
+}
+
+// Resync starts a background session with p, a peer PeerReady announced
+// and still connected, or asks the running one to go again when it ends.
+// The node calls it when it learned something that makes entries it
+// ignored acceptable now, such as the credential of an origin it did not
+// know: the entries of that origin fetched before the credential was
+// stored were ignored, and are fetched again. Other peers do nothing.
+func (s *Syncer) Resync(p peer.ID) {
+	s.mu.Lock()
+	ok := !s.closed && s.ready[p]
+	s.mu.Unlock()
+	if ok && s.connected(p) {
+		s.kick(p)
+	}
 }
 
 // kick starts a background session with p, or asks the running one to go

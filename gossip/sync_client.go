@@ -336,7 +336,7 @@ func (ss *session) submit(q rangeRequest, raw []byte, last *uint64) error {
 			*last = e.Seq
 			if err := trustKindFeed(e); err != nil {
 				v = reject(ReasonTopicMismatch, err)
-			} else if err := s.cfg.Policy.CheckOrigin(e.Origin, e.Feed, e.Kind); err != nil {
+			} else if err := checkOrigin(s.cfg.Policy, e); err != nil {
 				v = ignore(ReasonUnauthorised, err)
 			} else if s.cfg.Store.HasEntry(j.d.EntryID) {
 				v = ignore(ReasonDuplicate, nil)

@@ -13,7 +13,7 @@ import (
 	"github.com/ctimesh/ctimesh/stix"
 )
 
-// SyncPolicy is the trust decisions the sync protocol needs. Both methods
+// SyncPolicy is the trust decisions the sync protocol needs. Every method
 // must be safe for concurrent use, fast, and must not call back into the
 // Syncer.
 type SyncPolicy interface {
@@ -23,9 +23,10 @@ type SyncPolicy interface {
 	// every credentialed peer. A feed asker may not receive is never
 	// mentioned to it, not even its head.
 	MayServe(asker, origin peer.ID, feed envelope.Feed) bool
-	// CheckOrigin is Policy.CheckOrigin: nil if origin may publish kind on
-	// feed.
-	CheckOrigin(origin peer.ID, feed envelope.Feed, kind envelope.Kind) error
+	// OriginPolicy judges each fetched entry's origin exactly as the
+	// gossip validator does: CheckOrigin, and CheckCredentialEntry for a
+	// credential entry of an origin CheckOrigin refuses.
+	OriginPolicy
 }
 
 // SyncHead is the head of one origin feed as a store holds it.

@@ -146,7 +146,7 @@ func (r *Router) check(d *Decision, data []byte, local bool) (*envelope.Entry, [
 	if local {
 		return e, nil, verdict{}
 	}
-	if err := r.cfg.Policy.CheckOrigin(e.Origin, e.Feed, e.Kind); err != nil {
+	if err := checkOrigin(r.cfg.Policy, e); err != nil {
 		// Our trust list may be stale: never penalise the relay for it.
 		return e, nil, ignore(ReasonUnauthorised, err)
 	}
@@ -155,6 +155,31 @@ func (r *Router) check(d *Decision, data []byte, local bool) (*envelope.Entry, [
 	}
 	objs, v := verifyEntry(e)
 	return e, objs, v
+}
+
+// checkOrigin asks pol whether e's origin may publish it. A credential
+// entry of an origin pol does not know (or no longer trusts) may still
+// pass, if the credential it carries is the origin's own and valid: the
+// signature check that follows proves the origin's key signed it. Anything
+// else pol refuses stays refused; the error then says why the carried
+// credential did not help, too.
+//
+// Every refusal is an Ignore, never a Reject, the carried credential's
+// included: a credential for another peer, a forged or an expired one in
+// an entry of an origin this node does not know is something a relay that
+// does know the origin may forward in good faith (a known origin may carry
+// any authority-signed credential, as it may carry any revocation, and
+// trust lists differ from node to node), so nothing here proves the
+// sender wrong.
+func checkOrigin(pol OriginPolicy, e *envelope.Entry) error {
+	err := pol.CheckOrigin(e.Origin, e.Feed, e.Kind)
+	if err == nil || e.Kind != envelope.KindCredential {
+		return err
+	}
+	if cerr := pol.CheckCredentialEntry(e.Origin, e.Payload); cerr != nil {
+		return fmt.Errorf("%w; the credential it carries does not vouch for it: %w", err, cerr)
+	}
+	return nil
 }
 
 // decodeEntry runs the first checks of every entry received, gossiped or

@@ -187,6 +187,88 @@ func TestValidatorUnauthorisedDetail(t *testing.T) {
 	}
 }
 
+// A credential entry of an origin the policy does not know passes if, and
+// only if, the credential it carries vouches for that origin; the entry's
+// signature is still checked, and nothing else vouches.
+func TestValidatorRelayedCredential(t *testing.T) {
+	trustTopic := TrustTopic(fedA)
+	_, from := testKey(t, 50)
+	_, unknown := testKey(t, 7) // not a publisher in the policy
+	_, other := testKey(t, 8)
+	vouch := func(p peer.ID) []byte { return []byte("vouch:" + p.String()) }
+	flipSig := func(b []byte) []byte {
+		b = append([]byte(nil), b...)
+		b[len(b)-1] ^= 1
+		return b
+	}
+	tests := []struct {
+		name    string
+		topic   string
+		data    []byte
+		outcome string
+		reason  string
+		detail  error // in the decision's detail
+		vouches int   // CheckCredentialEntry calls expected
+	}{
+		{name: "own credential of an unknown origin", topic: trustTopic,
+			data:    encode(t, newEntry(t, entryOpts{key: 7, kind: envelope.KindCredential, payload: vouch(unknown)})),
+			outcome: OutcomeAccept, reason: ReasonOK, vouches: 1},
+		{name: "credential of another peer", topic: trustTopic,
+			data:    encode(t, newEntry(t, entryOpts{key: 7, kind: envelope.KindCredential, payload: vouch(other)})),
+			outcome: OutcomeIgnore, reason: ReasonUnauthorised, detail: errOtherSubject, vouches: 1},
+		{name: "not a valid credential", topic: trustTopic,
+			data:    encode(t, newEntry(t, entryOpts{key: 7, kind: envelope.KindCredential, payload: []byte("{}")})),
+			outcome: OutcomeIgnore, reason: ReasonUnauthorised, detail: errNotCredential, vouches: 1},
+		{name: "vouching credential, bad entry signature", topic: trustTopic,
+			data:    flipSig(encode(t, newEntry(t, entryOpts{key: 7, kind: envelope.KindCredential, payload: vouch(unknown)}))),
+			outcome: OutcomeReject, reason: ReasonBadSignature, vouches: 1},
+		{name: "vouching credential on a feed topic", topic: topicOf(t, envelope.Feed{Level: stix.Clear}),
+			data:    encode(t, newEntry(t, entryOpts{key: 7, kind: envelope.KindCredential, payload: vouch(unknown)})),
+			outcome: OutcomeReject, reason: ReasonTopicMismatch},
+		{name: "revocation of an unknown origin", topic: trustTopic,
+			data:    encode(t, newEntry(t, entryOpts{key: 7, kind: envelope.KindRevocation, payload: vouch(unknown)})),
+			outcome: OutcomeIgnore, reason: ReasonUnauthorised, detail: errNotPublisher},
+		{name: "objects of an unknown origin", topic: topicOf(t, envelope.Feed{Level: stix.Clear}),
+			data:    encode(t, newEntry(t, entryOpts{key: 7})),
+			outcome: OutcomeIgnore, reason: ReasonUnauthorised, detail: errNotPublisher},
+		{name: "credential of a known origin", topic: trustTopic,
+			data:    encode(t, newEntry(t, entryOpts{kind: envelope.KindCredential, payload: vouch(other)})),
+			outcome: OutcomeAccept, reason: ReasonOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, pol, _, obs := newValidator(t)
+			res, msg := runValidator(r, from, tt.topic, tt.data)
+			want := map[string]pubsub.ValidationResult{OutcomeAccept: pubsub.ValidationAccept, OutcomeReject: pubsub.ValidationReject, OutcomeIgnore: pubsub.ValidationIgnore}[tt.outcome]
+			if res != want {
+				t.Errorf("result %v, want %v", res, want)
+			}
+			ds := obs.forEntry(entryID(tt.data))
+			if len(ds) != 1 {
+				t.Fatalf("%d decisions, want 1: %+v", len(ds), ds)
+			}
+			if d := ds[0]; d.Outcome != tt.outcome || d.Reason != tt.reason {
+				t.Errorf("decision %s/%s (%s), want %s/%s", d.Outcome, d.Reason, d.Detail, tt.outcome, tt.reason)
+			}
+			if tt.detail != nil && !strings.Contains(ds[0].Detail, tt.detail.Error()) {
+				t.Errorf("detail %q does not say %q", ds[0].Detail, tt.detail)
+			}
+			if tt.detail != nil && tt.vouches > 0 && !strings.Contains(ds[0].Detail, errNotPublisher.Error()) {
+				t.Errorf("detail %q does not carry the origin check's reason", ds[0].Detail)
+			}
+			if (msg.ValidatorData != nil) != (tt.outcome == OutcomeAccept) {
+				t.Errorf("validator data %v for outcome %s", msg.ValidatorData, tt.outcome)
+			}
+			pol.mu.Lock()
+			calls := pol.vouchCalls
+			pol.mu.Unlock()
+			if calls != tt.vouches {
+				t.Errorf("%d CheckCredentialEntry calls, want %d", calls, tt.vouches)
+			}
+		})
+	}
+}
+
 // Our own publishes skip the policy and duplicate checks (the node stores
 // its entry before gossiping it) and are not reported as decisions.
 func TestValidatorLocal(t *testing.T) {

@@ -27,6 +27,9 @@ const textScanBudget = 50000
 func (o *observer) explain(p *adminapi.Peer, s trust.PeerState) {
 	p.BlockReason, p.LastRefusal = s.BlockReason, s.LastRefusal
 	p.FirstSeen, p.LastSeen = s.FirstSeen, s.LastSeen
+	// The handshake stamps first_seen; a trusted peer without it is known
+	// from its relayed credential only.
+	p.Relayed = s.State == trust.StateTrusted && s.FirstSeen.IsZero() && !p.Connected
 	if c := s.Credential; c != nil {
 		p.Issuer = hex.EncodeToString(c.Issuer)
 		p.TeamIdentity, p.Regulated, p.NotBefore = c.TeamIdentity, c.Regulated, c.NotBefore

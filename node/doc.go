@@ -3,7 +3,10 @@
 // the trust manager, and on Start brings up the libp2p host with the trust
 // gater, the credential handshake, gossip topics for the feeds the node's own
 // credential allows, the admin API, the TAXII server when configured
-// (taxii.go) and the bootstrap dialer. Close stops them in reverse order and
+// (taxii.go) and the bootstrap dialer. On its first start with a credential
+// (a member's; observers sign nothing) it publishes that credential as a
+// credential entry on the trust topic, so that nodes it never connects to
+// learn it through the others (relay.go). Close stops them in reverse order and
 // waits for every goroutine.
 //
 // Configuration (config*.go) is layered with koanf: defaults <
@@ -24,6 +27,9 @@
 //   - receive: entries gossip validated are appended to the ledger, and
 //     ranges fetched by sync several to a transaction;
 //     credential and revocation entries are verified and applied to trust.
+//     A credential entry is taken even from an origin trust does not know
+//     when the credential it carries is the origin's own and valid; a
+//     credential entry sync brought is gossiped on (relay.go).
 //
 // observe.go keeps what the operator asks about, in bounded memory: a ring
 // of recent decisions (accept/reject/ignore from gossip validation,

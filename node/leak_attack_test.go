@@ -164,8 +164,8 @@ func (a *attacker) connect(nodes ...*meshtest.Node) {
 
 // runPubsub starts a pubsub router on the attacker (gossipsub with flood
 // publishing, or floodsub only) and subscribes to topics, recording every
-// message delivered.
-func (a *attacker) runPubsub(t testing.TB, floodsub bool, topics ...string) {
+// message delivered. It returns the joined topics, to publish on.
+func (a *attacker) runPubsub(t testing.TB, floodsub bool, topics ...string) map[string]*pubsub.Topic {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -187,11 +187,13 @@ func (a *attacker) runPubsub(t testing.TB, floodsub bool, topics ...string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	joined := make(map[string]*pubsub.Topic, len(topics))
 	for _, name := range topics {
 		tp, err := ps.Join(name)
 		if err != nil {
 			t.Fatal(err)
 		}
+		joined[name] = tp
 		sub, err := tp.Subscribe()
 		if err != nil {
 			t.Fatal(err)
@@ -206,6 +208,7 @@ func (a *attacker) runPubsub(t testing.TB, floodsub bool, topics ...string) {
 			}
 		}()
 	}
+	return joined
 }
 
 // wire is a hand-written gossipsub peer: it speaks the protocol's framing
@@ -330,6 +333,7 @@ type leakSyncPolicy struct{}
 
 func (leakSyncPolicy) MayServe(peer.ID, peer.ID, envelope.Feed) bool           { return true }
 func (leakSyncPolicy) CheckOrigin(peer.ID, envelope.Feed, envelope.Kind) error { return nil }
+func (leakSyncPolicy) CheckCredentialEntry(peer.ID, []byte) error              { return nil }
 
 // syncAttacker asks each node for every feed it has (Want: everything) and
 // for epoch keys, and returns the feeds it was handed entries of and

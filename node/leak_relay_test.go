@@ -2,13 +2,13 @@ package node_test
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/ctimesh/ctimesh/adminapi"
 	"github.com/ctimesh/ctimesh/envelope"
 	"github.com/ctimesh/ctimesh/internal/meshtest"
 	"github.com/ctimesh/ctimesh/node"
@@ -19,52 +19,23 @@ import (
 // TestLeakIneligibleRelay puts an ineligible node on the only path between
 // two accredited nodes: A — C — B, where C is a listed team with an AMBER
 // ceiling. AMBER must not transit C, not even as ciphertext (C never
-// subscribes, sync never offers C the feed); B gets it only once it
-// connects to A itself, by sync.
+// subscribes, sync never offers C the feed), although C relays A's and
+// B's credentials so each knows the other eligible; B gets the AMBER only
+// once it connects to A itself, by sync.
 func TestLeakIneligibleRelay(t *testing.T) {
 	specs := []meshtest.Spec{
 		member("CERT-A", trust.StatusAccredited, stix.Amber),
 		member("CERT-C", trust.StatusListed, stix.Amber),
 		member("CERT-B", trust.StatusCertified, stix.Amber),
 	}
-	m, err := meshtest.Start(t.TempDir(), specs, meshtest.Options{
-		Configure: func(i int, cfg *node.Config) {
-			// A dials nobody, C dials A, B dials only C.
-			switch i {
-			case 0:
-				cfg.Peers = nil
-			case 2:
-				// cfg.Peers lists A's addresses, then C's: keep C's.
-				last := cfg.Peers[len(cfg.Peers)-1]
-				self := last[strings.LastIndex(last, "/p2p/"):]
-				cfg.Peers = slices.DeleteFunc(cfg.Peers, func(a string) bool { return !strings.HasSuffix(a, self) })
-			}
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
+	m := startLine(t, specs...) // A dials nobody, C dials A, B dials only C
 	a, c, b := m.Nodes[0], m.Nodes[1], m.Nodes[2]
-
+	assertNeverConnected(t, a, b)
+	// Control: A's CLEAR gossip reaches C, and through C B, which knows
+	// A's credential only from C's relaying it.
+	warmUp(t, a, envelope.Feed{Level: stix.Clear}, c, b)
 	ctx, cancel := context.WithTimeout(context.Background(), arriveTimeout)
 	defer cancel()
-	err = meshtest.Poll(ctx, func() error {
-		if !a.Verified(c.PeerID()) || !b.Verified(c.PeerID()) {
-			return fmt.Errorf("line A — C — B not up")
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a.Verified(b.PeerID()) {
-		t.Fatal("A and B are connected directly; the relay test proves nothing")
-	}
-	// Control: C receives A's gossip. (CLEAR does not reach B through C:
-	// nodes learn credentials only from peers they connect to, so B does
-	// not know A's and ignores its entries; see the leak report.)
-	warmUp(t, a, envelope.Feed{Level: stix.Clear}, c)
 
 	am, ids := publishMarked(t, a, "relay", stix.Amber, node.PublishOptions{})
 	assertNeverHeld(t, []*meshtest.Node{c, b}, ids...)
@@ -83,6 +54,48 @@ func TestLeakIneligibleRelay(t *testing.T) {
 	}
 	assertDirClean(t, c.Dir, "relay C", am.marker)
 	assertNoFeed(t, c.Dir, "relay C", func(f envelope.Feed) bool { return f.Level >= stix.Amber }, stix.Amber, stix.AmberStrict, stix.Red)
+	if !dirContains(t, b.Dir, am.marker) {
+		t.Errorf("control: B's data directory does not contain the marker")
+	}
+}
+
+// TestLeakRelayedCredential is the line A — B — C with accredited A and B
+// and a listed C (AMBER ceiling): C learns A's credential by relay and A
+// learns C's, so A takes C into account for every AMBER publish. A must
+// withhold its AMBER from C and never wrap an epoch key for it; B must
+// not forward it. C gets A's GREEN (the control that the line delivers)
+// and never AMBER plaintext or ciphertext.
+func TestLeakRelayedCredential(t *testing.T) {
+	m := startLine(t,
+		member("CERT-A", trust.StatusAccredited, stix.Amber),
+		member("CERT-B", trust.StatusAccredited, stix.Amber),
+		member("CERT-C", trust.StatusListed, stix.Amber),
+	)
+	a, b, c := m.Nodes[0], m.Nodes[1], m.Nodes[2]
+	waitRelayed(t, c, a)
+	if p := waitRelayed(t, a, c); slices.Contains(p.AllowedLevels, stix.Amber.String()) {
+		t.Fatalf("A would send C amber: %+v", p)
+	}
+	assertNeverConnected(t, a, c)
+	warmUp(t, a, envelope.Feed{Level: stix.Green}, c)
+
+	am, ids := publishMarked(t, a, "relayed-credential", stix.Amber, node.PublishOptions{})
+	waitHeld(t, []*meshtest.Node{b}, ids...)
+	assertNeverHeld(t, []*meshtest.Node{c}, ids...)
+	rec := findAudit(t, a, adminapi.AuditQuery{Kind: string(trust.AuditDeliveryWithheld), Peer: c.PeerID().String(), Entry: am.entries[len(am.entries)-1].String()})
+	if !strings.Contains(string(rec.Data), "not accredited") {
+		t.Errorf("A's withheld record for C does not say why: %s", rec.Data)
+	}
+
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	amber := envelope.Feed{Level: stix.Amber}
+	if got := wrapRecipients(t, a.Dir, a.Credential.PeerID, amber); got[c.Credential.PeerID] || !got[b.Credential.PeerID] {
+		t.Errorf("LEAK: A's amber key packages wrap for %v; want B and never C", got)
+	}
+	assertDirClean(t, c.Dir, "relayed C", am.marker)
+	assertNoFeed(t, c.Dir, "relayed C", func(f envelope.Feed) bool { return f.Level >= stix.Amber }, stix.Amber, stix.AmberStrict, stix.Red)
 	if !dirContains(t, b.Dir, am.marker) {
 		t.Errorf("control: B's data directory does not contain the marker")
 	}

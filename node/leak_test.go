@@ -57,6 +57,11 @@ import (
 //	replayed old key packages              V's encryption key against every keys entry
 //	AMBER+STRICT                           only A's team (A alone): B, V never
 //	AMBER to a group                       V (in the group) yes, B never
+//
+// Line topologies, where credentials reach nodes only by relay, have their
+// own federations (leak_relay_test.go): TestLeakIneligibleRelay (a listed
+// node between two accredited ones) and TestLeakRelayedCredential (a
+// listed node known to the publisher only from its relayed credential).
 func TestLeakSuite(t *testing.T) {
 	const (
 		iB = iota

@@ -263,6 +263,12 @@ func (n *Node) Start() error {
 		n.Close()
 		return fmt.Errorf("join topics: %w", err)
 	}
+	// Before any peer connects, so the first sync with each already
+	// offers it (relay.go).
+	if err := n.publishOwnCredential(n.ctx); err != nil {
+		n.Close()
+		return err
+	}
 	n.handshake.Start()
 
 	token, err := adminapi.NewToken()

@@ -424,13 +424,7 @@ func (n *Node) afterStored(e *envelope.Entry, objs []*stix.Object, rcv received,
 	case envelope.KindKeys:
 		n.acceptKeys(e)
 	case envelope.KindCredential:
-		c, err := trust.ParseCredential(e.Payload)
-		if err == nil {
-			_, err = n.trust.AddCredential(c)
-		}
-		if err != nil {
-			n.log.Warn("gossiped credential refused", "origin", e.Origin, "err", err)
-		}
+		n.acceptCredential(e, from, !gaps) // gaps is false for what sync brought
 	case envelope.KindRevocation:
 		r, err := trust.ParseRevocation(e.Payload)
 		if err == nil {

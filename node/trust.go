@@ -139,7 +139,7 @@ func (p policy) AllowPeer(id peer.ID, t gossip.TopicInfo) bool {
 
 func (p policy) CheckOrigin(origin peer.ID, feed envelope.Feed, kind envelope.Kind) error {
 	if kind == envelope.KindCredential || kind == envelope.KindRevocation {
-		feed = envelope.Feed{Level: stix.Clear}
+		feed = trustFeed
 	}
 	var d trust.Decision
 	if feed.Level == stix.Red {

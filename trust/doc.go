@@ -9,7 +9,10 @@
 // MayPublish, AllowedLevels); the Manager, the node's live trust state with
 // the operator's local overrides; the libp2p connection gater built on it;
 // and the /ctimesh/cred/1 handshake through which every connected peer
-// presents its credential.
+// presents its credential. Credentials also reach the node relayed, in
+// entries their peers published (relay.go): the Manager checks such a
+// credential without keeping it (CheckCredential) and keeps it, noting how
+// it came, once the node stored the entry (AddRelayedCredential).
 //
 // Invariants:
 //   - every record is signed by an authority of the federation over a

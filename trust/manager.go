@@ -300,14 +300,15 @@ func (m *Manager) current(r *peerRecord, now time.Time) *Credential {
 }
 
 // reconcile recomputes r's current credential and emits the events its
-// change implies. Revocations emit their own event.
-func (m *Manager) reconcile(p peer.ID, r *peerRecord, now time.Time) {
+// change implies. Revocations emit their own event. via, if set, says how a
+// credential that becomes current reached the node (the event's Reason).
+func (m *Manager) reconcile(p peer.ID, r *peerRecord, now time.Time, via string) {
 	old := r.cur
 	r.cur = m.current(r, now)
 	switch {
 	case r.cur != nil && (old == nil || old.Serial != r.cur.Serial):
 		m.log.Info("peer credential", "peer", p, "team", r.cur.Team, "serial", r.cur.Serial, "status", r.cur.Status, "ceiling", r.cur.MaxTLP, "not_after", r.cur.NotAfter)
-		m.emit(Event{Kind: EventCredentialAdded, Peer: p, Credential: r.cur, Time: now})
+		m.emit(Event{Kind: EventCredentialAdded, Peer: p, Credential: r.cur, Reason: via, Time: now})
 	case r.cur == nil && old != nil:
 		if _, revoked := m.revs[old.Serial]; revoked {
 			return
@@ -326,6 +327,11 @@ func (m *Manager) reconcile(p peer.ID, r *peerRecord, now time.Time) {
 // revoked is remembered for display and gating, and reported as an error
 // wrapping ErrExpired or ErrRevoked.
 func (m *Manager) AddCredential(c *Credential) (bool, error) {
+	return m.addCredential(c, "")
+}
+
+// addCredential is AddCredential; via is passed to reconcile.
+func (m *Manager) addCredential(c *Credential, via string) (bool, error) {
 	if c == nil {
 		return false, fmt.Errorf("%w: nil credential", ErrMalformed)
 	}
@@ -358,7 +364,7 @@ func (m *Manager) AddCredential(c *Credential) (bool, error) {
 	if len(r.creds) > maxCredsPerPeer {
 		r.creds = r.creds[:maxCredsPerPeer]
 	}
-	m.reconcile(c.PeerID, r, now)
+	m.reconcile(c.PeerID, r, now, via)
 	m.poke()
 	if rev, ok := m.revs[c.Serial]; ok {
 		return false, fmt.Errorf("%w: credential %s of %s revoked at %s: %s", ErrRevoked, c.Serial, c.PeerID, formatTime(rev.Time), rev.Reason)
@@ -395,7 +401,7 @@ func (m *Manager) AddRevocation(r *Revocation) (bool, error) {
 	// what matters is whose credential it is.
 	for p, rec := range m.peers {
 		if slices.ContainsFunc(rec.creds, func(c *Credential) bool { return c.Serial == r.Serial }) {
-			m.reconcile(p, rec, now)
+			m.reconcile(p, rec, now, "")
 		}
 	}
 	m.poke()
@@ -638,7 +644,7 @@ func (m *Manager) CheckExpiry() {
 	}
 	for p, r := range m.peers {
 		if r.cur != nil {
-			m.reconcile(p, r, now)
+			m.reconcile(p, r, now, "")
 		}
 	}
 }

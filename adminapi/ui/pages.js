@@ -89,7 +89,7 @@ async function peers({ refresh }) {
     class: "click" + (sel && p.peer_id === sel.peer_id ? " sel" : ""), dataset: { peer: p.peer_id, state: p.state, connected: p.connected },
     onclick: () => { state.selPeer = p.peer_id; refresh(); },
   },
-    h("td", {}, h("span", { class: "dot" + (p.connected ? " on" : ""), title: p.connected ? "connected" : "not connected" }), h("span", { class: "mono" }, shortID(p.peer_id))),
+    h("td", {}, h("span", { class: "dot" + (p.connected ? " on" : ""), title: p.connected ? "connected" : p.relayed ? "not connected: known through other nodes (relayed credential)" : "not connected" }), h("span", { class: "mono" }, shortID(p.peer_id))),
     h("td", {}, p.team), h("td", { class: "st" }, stateBadge(p.state)), h("td", {}, p.status), h("td", {}, p.role),
     h("td", {}, p.max_tlp ? tlp(p.max_tlp) : ""), h("td", {}, p.local_ceiling ? tlp(p.local_ceiling) : "—"),
     h("td", {}, (p.allowed_levels || []).map(l => [tlp(l), " "])),

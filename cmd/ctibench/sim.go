@@ -105,6 +105,12 @@ func (p simPolicy) CheckOrigin(origin peer.ID, feed envelope.Feed, _ envelope.Ki
 	return nil
 }
 
+// CheckCredentialEntry: CheckOrigin refuses no origin of the trust
+// topic, so it is never asked.
+func (p simPolicy) CheckCredentialEntry(origin peer.ID, _ []byte) error {
+	return fmt.Errorf("origin %s: credentials are not relayed in the simulation", origin)
+}
+
 // simStore is a node's Store and Sink: it records each entry's arrival
 // time into the run's shared table.
 type simStore struct {

@@ -206,8 +206,12 @@ func newPeersCmd() *cobra.Command {
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "PEER\tTEAM\tSTATUS\tROLE\tMAX TLP\tCONNECTED\tRECEIVES\tREASON")
 			for _, p := range resp.Peers {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\t%s\t%s\n", short(p.PeerID), p.Team, p.Status, p.Role, p.MaxTLP,
-					p.Connected, strings.Join(p.AllowedLevels, ","), p.Reason)
+				connected := fmt.Sprint(p.Connected)
+				if p.Relayed {
+					connected = "relayed" // known through other nodes only
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", short(p.PeerID), p.Team, p.Status, p.Role, p.MaxTLP,
+					connected, strings.Join(p.AllowedLevels, ","), p.Reason)
 			}
 			return tw.Flush()
 		},
