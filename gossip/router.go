@@ -114,7 +114,9 @@ func New(h host.Host, cfg Config) (*Router, error) {
 		pubsub.WithLogger(cfg.Logger.With("subsystem", "pubsub")),
 	}
 	opts = append(opts, cfg.Unsafe.options()...) // leak tests only
-	ps, err := pubsub.NewGossipSub(ctx, h, opts...)
+	// Pubsub sees the host through admitHost, which holds peers' streams
+	// until Config.Admit lets them in (admit.go).
+	ps, err := pubsub.NewGossipSub(ctx, admitHost{Host: h, r: r}, opts...)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("start gossipsub: %w", err)
