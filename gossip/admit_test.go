@@ -5,7 +5,9 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -126,5 +128,83 @@ func TestUnadmittedPeerIsNotHeard(t *testing.T) {
 	}
 	if slices.Contains(a.r.TopicPeers(feedClear), b.id) {
 		t.Fatal("a lists a refused peer on clear")
+	}
+}
+
+// streamPair opens a stream from a to b on a fresh connection and returns
+// it with b's end.
+func streamPair(t *testing.T, a, b host.Host) (network.Stream, network.Stream) {
+	t.Helper()
+	const proto = "/ctimesh/test/admit"
+	got := make(chan network.Stream, 1)
+	b.SetStreamHandler(proto, func(s network.Stream) { got <- s })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := a.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: b.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := a.NewStream(ctx, b.ID(), proto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Write([]byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-got:
+		return s, r
+	case <-ctx.Done():
+		t.Fatal("stream never arrived")
+	}
+	return nil, nil
+}
+
+// The reconnect race, forced: pubsub still holds a stream with the peer on
+// a connection that is gone when the peer's new stream arrives. The new
+// stream must wait until pubsub has dropped the old one (its outgoing
+// stream reported dead, its incoming stream's handler returned), or pubsub
+// would forget the subscriptions it is about to read on the new one.
+func TestNewStreamWaitsForDeadOnes(t *testing.T) {
+	tn := newTestNet(t)
+	ha, idA := tn.addHost(1)
+	hb, idB := tn.addHost(2)
+	aEnd, bEnd := streamPair(t, ha, hb)
+	ctx := context.Background()
+
+	// a's pubsub has an outgoing stream to b; b's pubsub is reading it.
+	outBook, inBook := newStreamBook(), newStreamBook()
+	outBook.opened(idB, aEnd)
+	reading := inBook.reading(idA, bEnd)
+	if !outBook.awaitForgotten(ctx, idB) || !inBook.awaitForgotten(ctx, idA) {
+		t.Fatal("waited on live streams")
+	}
+
+	if err := ha.Network().ClosePeer(idB); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the connection is closed at both ends", func() bool {
+		return aEnd.Conn().IsClosed() && bEnd.Conn().IsClosed()
+	})
+	outDone, inDone := make(chan bool, 1), make(chan bool, 1)
+	go func() { outDone <- outBook.awaitForgotten(ctx, idB) }()
+	go func() { inDone <- inBook.awaitForgotten(ctx, idA) }()
+	for _, c := range []chan bool{outDone, inDone} {
+		select {
+		case ok := <-c:
+			t.Fatalf("awaitForgotten returned %v while pubsub still held a dead stream", ok)
+		default:
+		}
+	}
+	outBook.outClosed(idB)                 // a's pubsub: "peer dead", its state cleared
+	inBook.doneReading(idA, bEnd, reading) // b's pubsub handler returned
+	for _, c := range []chan bool{outDone, inDone} {
+		select {
+		case ok := <-c:
+			if !ok {
+				t.Fatal("awaitForgotten gave up")
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("awaitForgotten still waiting after pubsub dropped the stream")
+		}
 	}
 }
