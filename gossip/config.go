@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/ctimesh/ctimesh/envelope"
@@ -99,6 +100,12 @@ type Config struct {
 	// Logger receives the router's logs; give it a "component" attribute.
 	// Nil discards.
 	Logger *slog.Logger
+	// Admit, if set, holds every pubsub stream a peer opens to us until it
+	// returns, and resets the stream if it returns false (admit.go). The
+	// node waits there for the peer's credential handshake, so that the
+	// subscription filter never judges a peer it does not know yet. Nil
+	// admits at once.
+	Admit func(ctx context.Context, c network.Conn) bool
 	// Score gives peer scoring each peer's trust standing and is told of
 	// graylisted peers (score.go). Nil: every peer neutral, nobody told.
 	Score ScoreSource

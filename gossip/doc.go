@@ -20,6 +20,9 @@
 //     peer filter and Refresh, which reconnects peers whose standing changed
 //     so pubsub judges them afresh (filter.go says what pubsub lets us undo
 //     for peers already in a mesh, and what it does not);
+//   - with Config.Admit set, pubsub reads nothing a peer sends until Admit
+//     lets it in (the node: its credential is verified), so the filters
+//     never judge a peer the policy does not know yet (admit.go);
 //   - every message from a peer gets exactly one Decision (accept, reject,
 //     ignore) from a validator that runs the cheap checks first, rejects
 //     only what the sender provably got wrong, ignores policy outcomes and

@@ -24,6 +24,10 @@ import (
 //     or its GRAFT), choosing fanout peers and answering IWANT;
 //   - Refresh, after trust changed, for peers pubsub already admitted.
 //
+// A peer's first subscriptions are judged only once Config.Admit let its
+// pubsub streams in (admit.go), so they are not refused merely because its
+// credential had not arrived yet.
+//
 // What pubsub does not let us undo: both filters are consulted when a peer
 // subscribes or grafts, not afterwards. A peer already in our mesh stays
 // there, and is sent every message on the topic, until it is pruned; a

@@ -145,6 +145,13 @@ func (f *fakePolicy) setCeiling(p peer.ID, l stix.Level) {
 	f.mu.Unlock()
 }
 
+// forget makes p unknown: it may receive nothing.
+func (f *fakePolicy) forget(p peer.ID) {
+	f.mu.Lock()
+	delete(f.ceiling, p)
+	f.mu.Unlock()
+}
+
 func (f *fakePolicy) setPublisher(p peer.ID, ok bool) {
 	f.mu.Lock()
 	f.publishers[p] = ok

@@ -53,6 +53,8 @@ type Router struct {
 
 	// peers is the per-peer view Refresh works from (filter.go).
 	peers *peerState
+	// streams follows pubsub's own streams with each peer (admit.go).
+	streams *streamBook
 	// scores is the latest peer score sample (score.go).
 	scores *scoreBook
 
@@ -76,15 +78,16 @@ func New(h host.Host, cfg Config) (*Router, error) {
 	cfg.setDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Router{
-		cfg:    cfg,
-		host:   h,
-		self:   h.ID(),
-		log:    cfg.Logger,
-		ctx:    ctx,
-		cancel: cancel,
-		stats:  newCounters(),
-		topics: make(map[string]*joined),
-		peers:  newPeerState(),
+		cfg:     cfg,
+		host:    h,
+		self:    h.ID(),
+		log:     cfg.Logger,
+		ctx:     ctx,
+		cancel:  cancel,
+		stats:   newCounters(),
+		topics:  make(map[string]*joined),
+		peers:   newPeerState(),
+		streams: newStreamBook(),
 	}
 	r.scores = &scoreBook{r: r}
 	opts := []pubsub.Option{
@@ -114,7 +117,9 @@ func New(h host.Host, cfg Config) (*Router, error) {
 		pubsub.WithLogger(cfg.Logger.With("subsystem", "pubsub")),
 	}
 	opts = append(opts, cfg.Unsafe.options()...) // leak tests only
-	ps, err := pubsub.NewGossipSub(ctx, h, opts...)
+	// Pubsub sees the host through admitHost, which holds peers' streams
+	// until Config.Admit lets them in (admit.go).
+	ps, err := pubsub.NewGossipSub(ctx, admitHost{Host: h, r: r}, opts...)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("start gossipsub: %w", err)

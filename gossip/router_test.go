@@ -90,15 +90,25 @@ func (tn *testNet) addHost(key byte) (host.Host, peer.ID) {
 // which may publish.
 func (tn *testNet) addNode(name string, key byte, ceiling stix.Level, feeds ...envelope.Feed) *tnode {
 	tn.t.Helper()
+	return tn.addNodeWith(name, key, ceiling, nil, feeds...)
+}
+
+// addNodeWith is addNode with mod applied to the router's config.
+func (tn *testNet) addNodeWith(name string, key byte, ceiling stix.Level, mod func(*Config), feeds ...envelope.Feed) *tnode {
+	tn.t.Helper()
 	h, id := tn.addHost(key)
 	tn.pol.setCeiling(id, ceiling)
 	tn.pol.setPublisher(id, true)
 	n := &tnode{name: name, key: key, id: id, h: h, store: newMemStore(), obs: &observer{}}
 	n.sink = newRecSink(n.store)
-	r, err := New(h, Config{
+	cfg := Config{
 		Federation: fedA, Team: testTeam, Policy: tn.pol, Store: n.store, Sink: n.sink,
 		Observer: n.obs.observe, Logger: testLogger(tn.t).With("node", name),
-	})
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	r, err := New(h, cfg)
 	if err != nil {
 		tn.t.Fatal(err)
 	}

@@ -39,6 +39,9 @@ type Stats struct {
 	// their standing changed; ResyncFailures the redials that failed.
 	Resyncs        uint64
 	ResyncFailures uint64
+	// Unadmitted counts pubsub streams reset because Config.Admit refused
+	// the peer (not verified before its connection or the router closed).
+	Unadmitted uint64
 }
 
 // counters is the mutable side of Stats.

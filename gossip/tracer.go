@@ -66,6 +66,7 @@ func (t tracer) Prune(p peer.ID, topic string) {
 // OnClosedOutboundStream: pubsub has dropped the peer's state (topics,
 // and every mesh, without Prune events).
 func (t tracer) OnClosedOutboundStream(p peer.ID) {
+	t.r.streams.outClosed(p)
 	st := t.r.peers
 	st.mu.Lock()
 	delete(st.mesh, p)

@@ -53,20 +53,21 @@ func newAdminMetrics(n *Node, reg prometheus.Registerer) *adminMetrics {
 type nodeCollector struct{ n *Node }
 
 var (
-	descPeers = prometheus.NewDesc("ctimesh_peers", "Peers the trust module knows, by trust state.", []string{"state"}, nil)
-	descConn  = prometheus.NewDesc("ctimesh_peers_connected", "Peers with a live connection.", nil, nil)
-	descDrops = prometheus.NewDesc("ctimesh_pubsub_dropped_total", "Messages pubsub dropped outside validation, by reason.", []string{"reason"}, nil)
-	descBytes = prometheus.NewDesc("ctimesh_store_bytes", "Bytes of the ledger on disk.", nil, nil)
-	descEnt   = prometheus.NewDesc("ctimesh_store_entries", "Entries in the ledger.", nil, nil)
-	descObj   = prometheus.NewDesc("ctimesh_store_objects", "Current STIX objects in the ledger, by level.", []string{"level"}, nil)
-	descFeeds = prometheus.NewDesc("ctimesh_store_feeds", "Origin feeds in the ledger.", nil, nil)
-	descForks = prometheus.NewDesc("ctimesh_store_forks", "Forked entries held as evidence.", nil, nil)
-	descResid = prometheus.NewDesc("ctimesh_store_resident_file_bytes", "Ledger file pages in the node's resident memory at the last check.", nil, nil)
-	descTrim  = prometheus.NewDesc("ctimesh_store_trimmed_bytes_total", "Resident ledger file pages the node asked the kernel to page out.", nil, nil)
+	descPeers  = prometheus.NewDesc("ctimesh_peers", "Peers the trust module knows, by trust state.", []string{"state"}, nil)
+	descConn   = prometheus.NewDesc("ctimesh_peers_connected", "Peers with a live connection.", nil, nil)
+	descDrops  = prometheus.NewDesc("ctimesh_pubsub_dropped_total", "Messages pubsub dropped outside validation, by reason.", []string{"reason"}, nil)
+	descResync = prometheus.NewDesc("ctimesh_gossip_resyncs_total", "Peers reconnected after a trust change so that pubsub judges them afresh.", nil, nil)
+	descBytes  = prometheus.NewDesc("ctimesh_store_bytes", "Bytes of the ledger on disk.", nil, nil)
+	descEnt    = prometheus.NewDesc("ctimesh_store_entries", "Entries in the ledger.", nil, nil)
+	descObj    = prometheus.NewDesc("ctimesh_store_objects", "Current STIX objects in the ledger, by level.", []string{"level"}, nil)
+	descFeeds  = prometheus.NewDesc("ctimesh_store_feeds", "Origin feeds in the ledger.", nil, nil)
+	descForks  = prometheus.NewDesc("ctimesh_store_forks", "Forked entries held as evidence.", nil, nil)
+	descResid  = prometheus.NewDesc("ctimesh_store_resident_file_bytes", "Ledger file pages in the node's resident memory at the last check.", nil, nil)
+	descTrim   = prometheus.NewDesc("ctimesh_store_trimmed_bytes_total", "Resident ledger file pages the node asked the kernel to page out.", nil, nil)
 )
 
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPeers, descConn, descDrops, descBytes, descEnt, descObj, descFeeds, descForks, descResid, descTrim} {
+	for _, d := range []*prometheus.Desc{descPeers, descConn, descDrops, descResync, descBytes, descEnt, descObj, descFeeds, descForks, descResid, descTrim} {
 		ch <- d
 	}
 }
@@ -86,9 +87,11 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(descConn, prometheus.GaugeValue, float64(connected))
 	if r := n.router; r != nil {
-		for reason, v := range r.Stats().Dropped {
+		st := r.Stats()
+		for reason, v := range st.Dropped {
 			ch <- prometheus.MustNewConstMetric(descDrops, prometheus.CounterValue, float64(v), reason)
 		}
+		ch <- prometheus.MustNewConstMetric(descResync, prometheus.CounterValue, float64(st.Resyncs))
 	}
 	ch <- prometheus.MustNewConstMetric(descBytes, prometheus.GaugeValue, float64(dirSize(ledgerPath(n.cfg.DataDir))))
 	if r := n.store.Residency(); r.Enabled {

@@ -236,7 +236,10 @@ func (n *Node) Start() error {
 		Observer:   n.observe,
 		Logger:     n.log.With("component", "gossip"),
 		Score:      scoreSource{n: n},
-		Unsafe:     n.unsafeGossip,
+		// Pubsub hears a peer's subscriptions only once its credential is
+		// verified, so the subscription filter judges them knowing it.
+		Admit:  n.handshake.WaitVerified,
+		Unsafe: n.unsafeGossip,
 	})
 	if err != nil {
 		n.Close()

@@ -82,6 +82,18 @@ type hsPeer struct {
 	refusedAt time.Time
 	timer     *time.Timer
 	lastErr   string
+	// settled is closed once the session is verified, refused or gone;
+	// WaitVerified waits on it.
+	settled chan struct{}
+}
+
+// settle wakes WaitVerified callers. Called with hs.mu held.
+func (st *hsPeer) settle() {
+	select {
+	case <-st.settled:
+	default:
+		close(st.settled)
+	}
 }
 
 // NewHandshake prepares the handshake for h; Start registers it. own is the
@@ -176,6 +188,39 @@ func (hs *Handshake) Verified(p peer.ID) bool {
 	return st != nil && st.verified && !st.refused
 }
 
+// WaitVerified waits until the peer at the other end of c has presented a
+// valid credential, starting the handshake if c is the first news of it. It
+// reports false if the peer is refused, c closes, the Handshake closes or
+// ctx ends first; an unverified peer is refused within the timeout, so it
+// does not wait longer than that unless the peer keeps other connections.
+func (hs *Handshake) WaitVerified(ctx context.Context, c network.Conn) bool {
+	p := c.RemotePeer()
+	for {
+		if c.IsClosed() {
+			return false
+		}
+		hs.mu.Lock()
+		st := hs.ensure(p, c)
+		if st == nil || st.refused {
+			hs.mu.Unlock()
+			return false
+		}
+		if st.verified {
+			hs.mu.Unlock()
+			return true
+		}
+		settled := st.settled
+		hs.mu.Unlock()
+		select {
+		case <-settled:
+		case <-ctx.Done():
+			return false
+		case <-hs.ctx.Done():
+			return false
+		}
+	}
+}
+
 // VerifiedPeers lists the connected peers whose credentials were accepted.
 func (hs *Handshake) VerifiedPeers() []peer.ID {
 	hs.mu.Lock()
@@ -212,7 +257,7 @@ func (hs *Handshake) ensure(p peer.ID, c network.Conn) *hsPeer {
 			return nil
 		}
 	}
-	st := &hsPeer{}
+	st := &hsPeer{settled: make(chan struct{})}
 	st.timer = time.AfterFunc(hs.cfg.Timeout, func() { hs.expire(p, st) })
 	hs.peers[p] = st
 	hs.wg.Add(1)
@@ -231,6 +276,7 @@ func (hs *Handshake) disconnected(p peer.ID) {
 		return
 	}
 	st.timer.Stop()
+	st.settle()
 	delete(hs.peers, p)
 	note := !st.verified && !st.refused && !hs.closed
 	reason := "disconnected before presenting a valid credential"
@@ -423,6 +469,7 @@ func (hs *Handshake) accept(p peer.ID, msg []byte) {
 	if first {
 		st.verified = true
 		st.timer.Stop()
+		st.settle()
 	}
 	hs.mu.Unlock()
 	if first {
@@ -448,6 +495,7 @@ func (hs *Handshake) drop(p peer.ID) bool {
 	if st := hs.peers[p]; st != nil && !st.refused {
 		st.timer.Stop()
 		st.refused, st.refusedAt, st.verified = true, time.Now(), false
+		st.settle()
 	}
 	closed := hs.closed
 	hs.mu.Unlock()

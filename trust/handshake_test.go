@@ -408,3 +408,85 @@ func TestHandshakeHostileCannotStall(t *testing.T) {
 		s.Reset()
 	}
 }
+
+// slowPresenter is a presenter whose answer waits until release is closed,
+// so that its verification happens when the test says.
+func slowPresenter(t *testing.T, key crypto.PrivKey, msg []byte, release <-chan struct{}) host.Host {
+	h := newHost(t, key)
+	h.SetStreamHandler(ProtocolID, func(s network.Stream) {
+		defer s.Close()
+		_ = s.SetDeadline(time.Now().Add(testTimeout))
+		if _, err := readMsg(s, MaxRecordSize); err != nil {
+			s.Reset()
+			return
+		}
+		<-release
+		_ = writeMsg(s, msg)
+	})
+	return h
+}
+
+// WaitVerified holds its caller until the peer's credential is accepted,
+// and lets go with false when it is refused or its connection is gone.
+func TestHandshakeWaitVerified(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	a := f.startNode(t, nil, nil)
+	ctx := context.Background()
+
+	release := make(chan struct{})
+	xk, xid := newPeer(t)
+	x := slowPresenter(t, xk, f.issue(xid, nil).Marshal(), release)
+	if err := connect(t, x, a.h); err != nil {
+		t.Fatal(err)
+	}
+	conns := a.h.Network().ConnsToPeer(xid)
+	if len(conns) == 0 {
+		t.Fatal("no connection at a")
+	}
+	got := make(chan bool, 1)
+	go func() { got <- a.hs.WaitVerified(ctx, conns[0]) }()
+	select {
+	case ok := <-got:
+		t.Fatalf("WaitVerified returned %v before the peer presented its credential", ok)
+	default:
+	}
+	close(release)
+	select {
+	case ok := <-got:
+		if !ok || !a.hs.Verified(xid) {
+			t.Fatalf("WaitVerified = %v, verified %v", ok, a.hs.Verified(xid))
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("WaitVerified did not return after the peer was verified")
+	}
+	if !a.hs.WaitVerified(ctx, conns[0]) {
+		t.Fatal("WaitVerified false for a verified peer")
+	}
+
+	// A peer presenting garbage is refused: false.
+	gk, gid := newPeer(t)
+	g := presenter(t, gk, []byte(`{"version":1,"hello":"world"}`))
+	if err := connect(t, g, a.h); err != nil {
+		t.Fatal(err)
+	}
+	if conns := a.h.Network().ConnsToPeer(gid); len(conns) > 0 && a.hs.WaitVerified(ctx, conns[0]) {
+		t.Fatal("WaitVerified true for a refused peer")
+	}
+
+	// A cancelled wait returns false.
+	never := make(chan struct{})
+	t.Cleanup(func() { close(never) })
+	sk, sid := newPeer(t)
+	s := slowPresenter(t, sk, f.issue(sid, nil).Marshal(), never)
+	if err := connect(t, s, a.h); err != nil {
+		t.Fatal(err)
+	}
+	if conns := a.h.Network().ConnsToPeer(sid); len(conns) > 0 {
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		if a.hs.WaitVerified(cctx, conns[0]) {
+			t.Fatal("WaitVerified true after its context ended")
+		}
+	}
+}
