@@ -272,6 +272,15 @@ func (n *Node) Start() error {
 		n.Close()
 		return err
 	}
+	// Subscribe before the handshake starts: the credentials it learns
+	// from the first peers are events trustLoop must persist and act on.
+	trustEvents, unsubscribe := n.trust.Subscribe()
+	looping := false
+	defer func() {
+		if !looping {
+			unsubscribe()
+		}
+	}()
 	n.handshake.Start()
 
 	token, err := adminapi.NewToken()
@@ -315,7 +324,8 @@ func (n *Node) Start() error {
 
 	n.wg.Add(3)
 	go n.dialLoop()
-	go n.trustLoop()
+	go n.trustLoop(trustEvents, unsubscribe)
+	looping = true
 	go n.obs.loop()
 	n.log.Info("node started", "team", n.Team(), "addrs", n.ListenAddrs(), "admin", addr.String())
 	return nil

@@ -76,9 +76,9 @@ func (n *Node) ownFeeds() []envelope.Feed {
 
 // trustLoop reacts to trust changes: persist what was learned, drop peers
 // that lost their standing, and make gossip re-evaluate its filters.
-func (n *Node) trustLoop() {
+// events is a subscription taken before the handshake started; cancel ends it.
+func (n *Node) trustLoop(events <-chan trust.Event, cancel func()) {
 	defer n.wg.Done()
-	events, cancel := n.trust.Subscribe()
 	defer cancel()
 	for {
 		select {
