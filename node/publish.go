@@ -474,6 +474,8 @@ func (n *Node) AddRevocation(ctx context.Context, raw []byte) (*trust.Revocation
 	if err != nil {
 		return r, added, err
 	}
+	n.audit(trust.AuditRecord{Kind: trust.AuditRevocationPublished, Actor: trust.AuditActorLocal, Peer: r.PeerID,
+		Origin: n.id.id, Feed: e.Feed.String(), EntryID: e.ID(), EntrySeq: e.Seq, Serial: r.Serial, Reason: r.Reason})
 	n.gossipAll(ctx, []*envelope.Entry{e})
 	return r, added, nil
 }

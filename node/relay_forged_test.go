@@ -80,6 +80,11 @@ func TestRelayedCredentialForged(t *testing.T) {
 		if _, _, err := a.AddRevocation(ctx, r.Marshal()); err != nil {
 			t.Fatal(err)
 		}
+		// The node that publishes a revocation says so in its audit log.
+		rec := findAudit(t, a, adminapi.AuditQuery{Kind: string(trust.AuditRevocationPublished), Peer: c.PeerID.String()})
+		if d := string(rec.Data); !strings.Contains(d, r.Serial.String()) || !strings.Contains(d, "key lost") {
+			t.Errorf("revocation_published record lacks the serial or the reason: %s", d)
+		}
 		return c.Marshal()
 	})
 	add("expired", trust.ErrExpired.Error(), func(q *trust.IssueRequest) {
