@@ -375,6 +375,9 @@ func (n *Node) Close() error {
 		if n.syncer != nil {
 			n.syncer.Close()
 		}
+		if n.quality != nil {
+			n.quality.close()
+		}
 		n.wg.Wait()
 		if n.host != nil {
 			if err := n.host.Close(); err != nil {

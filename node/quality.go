@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -21,21 +22,44 @@ import (
 // (one a line; see docs/QUALITY.md). Optional.
 const WarningListFile = "warninglist.txt"
 
-// qualityTTL is how long a feed-quality snapshot or feedback index is
+// qualityTTL is how long a feed-quality result or feedback index is
 // reused: a scrape and a dashboard refresh should not each rescan the
 // ledger.
 const qualityTTL = 5 * time.Second
+
+// qualityCostShare bounds the time feed quality may take: a computation
+// that took d is reused for at least d/qualityCostShare. Feed quality
+// rescans the whole ledger (~10 µs an object), so on a node holding a
+// million objects a Prometheus scrape every 15 s would otherwise keep a
+// core busy recomputing it.
+const qualityCostShare = 0.05
+
+// qualityReuse is how long a feed-quality result that took took to
+// compute is reused.
+func qualityReuse(took time.Duration) time.Duration {
+	return max(qualityTTL, time.Duration(float64(took)/qualityCostShare))
+}
 
 // qualityState owns the node's quality engine and its cached results.
 type qualityState struct {
 	n      *Node
 	engine *quality.Engine
 
-	mu      sync.Mutex // serialises recomputation
-	snap    *quality.Snapshot
-	snapAt  time.Time
-	index   *quality.Snapshot
-	indexAt time.Time
+	compute sync.Mutex // serialises feed-quality computations
+	mu      sync.Mutex // guards what follows
+	// feedsOf is the last feed-quality result. Only it is kept, not the
+	// snapshot it came from, which holds every object of the ledger.
+	feedsOf    []quality.FeedQuality
+	feedsAt    time.Time
+	feedsTTL   time.Duration
+	refreshing bool // a background refresh is running
+	closed     bool
+	index      *quality.Snapshot
+	indexAt    time.Time
+
+	ctx    context.Context // ends background refreshes at close
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 var _ adminapi.QualityBackend = backend{}
@@ -48,6 +72,7 @@ func newQuality(n *Node) (*qualityState, error) {
 		return nil, err
 	}
 	q := &qualityState{n: n}
+	q.ctx, q.cancel = context.WithCancel(context.Background())
 	q.engine, err = quality.New(n.store, quality.Config{
 		Warnings: wl,
 		TeamOf:   n.obs.teamOf,
@@ -60,23 +85,94 @@ func newQuality(n *Node) (*qualityState, error) {
 	return q, nil
 }
 
-// snapshot returns the operator's feed-quality snapshot, at most
-// qualityTTL old.
-func (q *qualityState) snapshot() (*quality.Snapshot, error) {
+// fresh reports whether the cached feed quality may be served; q.mu held.
+func (q *qualityState) fresh() bool {
+	return q.feedsOf != nil && time.Since(q.feedsAt) < q.feedsTTL
+}
+
+// feedQuality returns the operator's feed quality per origin, reused for
+// qualityTTL, or longer when computing it was slow (qualityCostShare).
+// If wait is false (a metrics scrape) it never computes: a stale result
+// starts a refresh in the background and is served as it is, and before
+// the first result there is none. The caller gets its own copy.
+func (q *qualityState) feedQuality(ctx context.Context, wait bool) ([]quality.FeedQuality, error) {
+	q.mu.Lock()
+	if !q.fresh() && !wait && !q.refreshing && !q.closed {
+		q.refreshing = true
+		q.wg.Add(1)
+		go func() {
+			defer q.wg.Done()
+			if err := q.refresh(q.ctx); err != nil && q.ctx.Err() == nil {
+				q.n.log.Warn("feed quality not computed", "err", err)
+			}
+			q.mu.Lock()
+			q.refreshing = false
+			q.mu.Unlock()
+		}()
+	}
+	served := q.fresh() || !wait
+	out := q.copyFeeds()
+	q.mu.Unlock()
+	if served {
+		return out, nil
+	}
+	if err := q.refresh(ctx); err != nil {
+		return nil, err
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.snap != nil && time.Since(q.snapAt) < qualityTTL {
-		return q.snap, nil
+	return q.copyFeeds(), nil
+}
+
+// refresh computes feed quality unless another computation just did.
+func (q *qualityState) refresh(ctx context.Context) error {
+	q.compute.Lock()
+	defer q.compute.Unlock()
+	q.mu.Lock()
+	done := q.fresh()
+	q.mu.Unlock()
+	if done {
+		return nil
 	}
-	s, truncated, err := q.engine.Snapshot(quality.Operator)
+	start := time.Now()
+	s, truncated, err := q.engine.Snapshot(ctx, quality.Operator)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if truncated {
 		q.n.log.Warn("feed quality computed over part of the ledger", "max_records", quality.DefaultMaxRecords)
 	}
-	q.snap, q.snapAt = s, time.Now()
-	return s, nil
+	feeds := s.Feeds()
+	took := time.Since(start)
+	q.mu.Lock()
+	q.feedsOf, q.feedsAt, q.feedsTTL = feeds, time.Now(), qualityReuse(took)
+	q.mu.Unlock()
+	if took > time.Duration(float64(qualityTTL)*qualityCostShare) {
+		q.n.log.Info("feed quality is slow to compute; reusing it longer", "took", took, "reuse_for", qualityReuse(took))
+	}
+	return nil
+}
+
+// copyFeeds copies the cached feed quality, its freshness brought up to
+// now (the one figure that moves with the clock alone); q.mu held.
+func (q *qualityState) copyFeeds() []quality.FeedQuality {
+	out := slices.Clone(q.feedsOf)
+	now := q.n.now()
+	for i := range out {
+		if !out[i].LastPublished.IsZero() {
+			out[i].FreshnessAge = max(now.Sub(out[i].LastPublished), 0)
+		}
+	}
+	return out
+}
+
+// close ends a background refresh and waits for it.
+func (q *qualityState) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	q.cancel()
+	q.wg.Wait()
 }
 
 // feedbackIndex returns the sightings and opinions the node holds,
@@ -97,12 +193,11 @@ func (q *qualityState) feedbackIndex() (*quality.Snapshot, error) {
 
 // feeds returns the quality of every origin, with the rejections the
 // decision log still holds.
-func (q *qualityState) feeds() ([]quality.FeedQuality, error) {
-	s, err := q.snapshot()
+func (q *qualityState) feeds(ctx context.Context, wait bool) ([]quality.FeedQuality, error) {
+	fs, err := q.feedQuality(ctx, wait)
 	if err != nil {
 		return nil, err
 	}
-	fs := s.Feeds()
 	rejected := q.n.obs.decisions.rejectsByOrigin()
 	for i := range fs {
 		fs[i].Rejected = rejected[fs[i].Origin.String()]
@@ -172,7 +267,7 @@ func feedbackResponse(fb *quality.Feedback) adminapi.FeedbackResponse {
 }
 
 func (b backend) FeedQuality(ctx context.Context) ([]adminapi.FeedQuality, error) {
-	fs, err := b.n.quality.feeds()
+	fs, err := b.n.quality.feeds(ctx, true)
 	if err != nil {
 		return nil, err
 	}
@@ -242,7 +337,8 @@ func (c *qualityCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *qualityCollector) Collect(ch chan<- prometheus.Metric) {
-	fs, err := c.q.feeds()
+	// A scrape never waits for a computation: it gets the last result.
+	fs, err := c.q.feeds(context.Background(), false)
 	if err != nil {
 		c.q.n.log.Debug("feed quality metrics", "err", err)
 		return

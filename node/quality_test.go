@@ -150,3 +150,29 @@ func TestFeedbackLoop(t *testing.T) {
 		t.Errorf("metrics lack A's false-positive ratio")
 	}
 }
+
+// A metrics scrape never computes feed quality itself (on a large ledger
+// that takes seconds): it serves the last result and starts a refresh in
+// the background, so a later scrape has the figures without anyone asking
+// the API.
+func TestFeedQualityMetricsRefreshInBackground(t *testing.T) {
+	m := meshtest.New(t, member("CERT-A", trust.StatusAccredited, stix.Amber))
+	a := m.Nodes[0]
+	ca := dial(t, a)
+	ctx := context.Background()
+	_, raw := indicator(t, "scrape-needle", stix.Green, "")
+	if _, err := ca.Publish(ctx, bytes.NewReader(raw), adminapi.PublishOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	want := `ctimesh_feed_objects{origin="` + a.PeerID().String() + `",team="CERT-A"} 1`
+	pollFor(t, "feed quality in /metrics", func() error {
+		raw, err := ca.Do(ctx, http.MethodGet, adminapi.PathMetrics, nil, nil)
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(string(raw), want) {
+			return fmt.Errorf("no %s yet", want)
+		}
+		return nil
+	})
+}

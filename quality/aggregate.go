@@ -2,6 +2,7 @@ package quality
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"math"
 	"slices"
@@ -102,29 +103,44 @@ type fields struct {
 	Explanation string   `json:"explanation"`
 }
 
-// item is one record with its decoded fields.
+// item is one record with its decoded fields. The record's raw JSON is
+// dropped once decoded (a snapshot of the whole ledger would otherwise hold
+// every object's JSON); sum stands in for it where versions are ordered.
 type item struct {
 	rec  *ledger.ObjectRecord
+	sum  [sha256.Size]byte // SHA-256 of the raw JSON
 	team string
 	f    fields
 }
 
-// after orders versions: newer modified, then origin, raw bytes, level and
-// group, so the winner among copies never depends on arrival order.
-func after(a, b *ledger.ObjectRecord) bool {
-	if c := a.Modified.Compare(b.Modified); c != 0 {
+// newItem decodes r into an item that keeps a copy of r without its raw
+// JSON.
+func newItem(r *ledger.ObjectRecord, p *Params) *item {
+	it := &item{sum: sha256.Sum256(r.Raw), team: p.team(r.Origin)}
+	_ = json.Unmarshal(r.Raw, &it.f) // validated on the way in; a bad field leaves zeros
+	rec := *r
+	rec.Raw = nil
+	it.rec = &rec
+	return it
+}
+
+// after orders versions: newer modified, then origin, raw bytes (by their
+// digest), level and group, so the winner among copies never depends on
+// arrival order.
+func after(a, b *item) bool {
+	if c := a.rec.Modified.Compare(b.rec.Modified); c != 0 {
 		return c > 0
 	}
-	if a.Origin != b.Origin {
-		return a.Origin > b.Origin
+	if a.rec.Origin != b.rec.Origin {
+		return a.rec.Origin > b.rec.Origin
 	}
-	if c := bytes.Compare(a.Raw, b.Raw); c != 0 {
+	if c := bytes.Compare(a.sum[:], b.sum[:]); c != 0 {
 		return c > 0
 	}
-	if a.Level != b.Level {
-		return a.Level > b.Level
+	if a.rec.Level != b.rec.Level {
+		return a.rec.Level > b.rec.Level
 	}
-	return a.Group > b.Group
+	return a.rec.Group > b.rec.Group
 }
 
 func isFeedback(typ string) bool { return typ == "sighting" || typ == "opinion" }
@@ -145,34 +161,53 @@ type Snapshot struct {
 // of the same records give the same result. Records should be the ones a
 // reader may see; retracted ones are ignored.
 func Aggregate(recs []ledger.ObjectRecord, p Params) *Snapshot {
+	a := newAggregator(p)
+	for i := range recs {
+		a.add(&recs[i])
+	}
+	return a.snapshot()
+}
+
+// vkey is one version of one object by one origin.
+type vkey struct {
+	id, origin string
+	mod        int64
+}
+
+// aggregator builds a Snapshot one record at a time, so that a scan of the
+// whole ledger never holds more than one page of raw JSON.
+type aggregator struct {
+	p    Params
+	seen map[vkey]*item
+}
+
+func newAggregator(p Params) *aggregator {
 	if p.HalfLife <= 0 {
 		p.HalfLife = DefaultHalfLife
 	}
 	if p.Warnings == nil {
 		p.Warnings = NewWarningList(nil)
 	}
-	s := &Snapshot{p: p, current: map[string]*item{}, sightings: map[string][]*item{}, opinions: map[string][]*item{}}
-	type vkey struct {
-		id, origin string
-		mod        int64
+	return &aggregator{p: p, seen: map[vkey]*item{}}
+}
+
+func (a *aggregator) add(r *ledger.ObjectRecord) {
+	if r.Retracted || r.ID == "" {
+		return
 	}
-	seen := map[vkey]*item{}
-	for i := range recs {
-		r := &recs[i]
-		if r.Retracted || r.ID == "" {
-			continue
-		}
-		k := vkey{r.ID, string(r.Origin), r.Modified.UnixNano()}
-		if old, ok := seen[k]; ok && !after(r, old.rec) {
-			continue
-		}
-		it := &item{rec: r, team: p.team(r.Origin)}
-		_ = json.Unmarshal(r.Raw, &it.f) // validated on the way in; a bad field leaves zeros
-		seen[k] = it
+	k := vkey{r.ID, string(r.Origin), r.Modified.UnixNano()}
+	it := newItem(r, &a.p)
+	if old, ok := a.seen[k]; ok && !after(it, old) {
+		return
 	}
-	for _, it := range seen {
+	a.seen[k] = it
+}
+
+func (a *aggregator) snapshot() *Snapshot {
+	s := &Snapshot{p: a.p, current: map[string]*item{}, sightings: map[string][]*item{}, opinions: map[string][]*item{}}
+	for _, it := range a.seen {
 		s.versions = append(s.versions, it)
-		if cur, ok := s.current[it.rec.ID]; !ok || after(it.rec, cur.rec) {
+		if cur, ok := s.current[it.rec.ID]; !ok || after(it, cur) {
 			s.current[it.rec.ID] = it
 		}
 	}
@@ -181,7 +216,7 @@ func Aggregate(recs []ledger.ObjectRecord, p Params) *Snapshot {
 		if c := strings.Compare(a.rec.ID, b.rec.ID); c != 0 {
 			return c
 		}
-		if after(a.rec, b.rec) {
+		if after(a, b) {
 			return 1
 		}
 		return -1
@@ -221,9 +256,7 @@ func (s *Snapshot) Object(id string) (Feedback, bool) {
 // object's own properties and the snapshot for what others said. It lets
 // a snapshot of feedback objects alone rate any record.
 func (s *Snapshot) Rate(rec *ledger.ObjectRecord) Feedback {
-	it := &item{rec: rec, team: s.p.team(rec.Origin)}
-	_ = json.Unmarshal(rec.Raw, &it.f)
-	return s.rate(it)
+	return s.rate(newItem(rec, &s.p))
 }
 
 // IDs lists the ids the snapshot has feedback or an object for, sorted.
@@ -305,7 +338,7 @@ func (s *Snapshot) feedback(id, ownTeam string) Feedback {
 		if opinionWeight(op.f.Opinion) == noOpinion {
 			continue
 		}
-		if old, ok := latest[op.team]; !ok || after(op.rec, old.rec) {
+		if old, ok := latest[op.team]; !ok || after(op, old) {
 			latest[op.team] = op
 		}
 	}

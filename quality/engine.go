@@ -2,6 +2,7 @@ package quality
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"time"
 
@@ -132,34 +133,62 @@ func (e *Engine) Object(r Reader, id string) (Feedback, error) {
 
 // Snapshot aggregates every version r sees. truncated reports that
 // Config.MaxRecords cut the scan short.
-func (e *Engine) Snapshot(r Reader) (s *Snapshot, truncated bool, err error) {
-	var recs []ledger.ObjectRecord
+// Records are aggregated page by page as they are read: the snapshot keeps
+// each version's decoded fields, never the ledger's raw JSON.
+func (e *Engine) Snapshot(ctx context.Context, r Reader) (s *Snapshot, truncated bool, err error) {
+	a := newAggregator(e.params())
 	if len(r.Levels) > 0 {
 		q := r.query()
 		q.AllVersions = true
-		if recs, truncated, err = e.scan(q, nil); err != nil {
+		if truncated, err = e.each(ctx, q, a.add); err != nil {
 			return nil, false, err
 		}
 	}
-	return Aggregate(recs, e.params()), truncated, nil
+	return a.snapshot(), truncated, nil
 }
 
 // FeedbackIndex aggregates only the sightings and opinions r sees: enough
 // to Rate any object record (the consumer-side filters).
 func (e *Engine) FeedbackIndex(r Reader) (s *Snapshot, truncated bool, err error) {
-	var recs []ledger.ObjectRecord
+	a := newAggregator(e.params())
 	if len(r.Levels) > 0 {
 		for _, typ := range []string{"sighting", "opinion"} {
 			q := r.query()
 			q.Type = typ
-			var t bool
-			if recs, t, err = e.scan(q, recs); err != nil {
+			t, err := e.each(context.Background(), q, a.add)
+			if err != nil {
 				return nil, false, err
 			}
 			truncated = truncated || t
 		}
 	}
-	return Aggregate(recs, e.params()), truncated, nil
+	return a.snapshot(), truncated, nil
+}
+
+// each calls fn with every record of q (all pages), a page at a time,
+// until ctx ends.
+func (e *Engine) each(ctx context.Context, q ledger.Query, fn func(*ledger.ObjectRecord)) (truncated bool, err error) {
+	read := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		p, err := e.store.Objects(q)
+		if err != nil {
+			return false, err
+		}
+		for i := range p.Records {
+			fn(&p.Records[i])
+		}
+		read += len(p.Records)
+		if !p.More || p.Next == "" || p.Next == q.Cursor {
+			return false, nil
+		}
+		if read >= e.cfg.MaxRecords {
+			return true, nil
+		}
+		q.Cursor = p.Next
+	}
 }
 
 // scan appends every record of q (all pages) that passes keep.

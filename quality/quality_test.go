@@ -1,6 +1,7 @@
 package quality
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"slices"
@@ -221,7 +222,7 @@ func TestObjectFeedback(t *testing.T) {
 func TestFeedQuality(t *testing.T) {
 	m, sc := newScenario(t)
 	e := sc.engine(t, m)
-	snap, truncated, err := e.Snapshot(Operator)
+	snap, truncated, err := e.Snapshot(context.Background(), Operator)
 	if err != nil || truncated {
 		t.Fatal(err, truncated)
 	}
