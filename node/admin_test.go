@@ -72,12 +72,34 @@ func TestAdminAPIOnMesh(t *testing.T) {
 		t.Fatalf("status %+v %v", st, err)
 	}
 
-	// Events: B's stream, from the start.
-	evs, err := cb.Events(ctx, adminapi.EventQuery{Wait: 0})
+	// Events: B's stream, from the start. Every node's stream shows the
+	// credential of each peer it verified, even one verified in its first
+	// moments (the stream subscribes before the handshake starts).
+	evs, err := cb.Events(ctx, adminapi.EventQuery{Wait: 0, Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
 	since := evs.Next
+	for _, n := range m.Nodes {
+		c := dial(t, n)
+		pollFor(t, n.Spec.Name+"'s trust events", func() error {
+			all, err := c.Events(ctx, adminapi.EventQuery{Wait: 0, Limit: 1000})
+			if err != nil {
+				return err
+			}
+			for _, o := range m.Nodes {
+				if o == n {
+					continue
+				}
+				if !slices.ContainsFunc(all.Events, func(e adminapi.Event) bool {
+					return e.Kind == adminapi.EventTrust && e.Peer == o.PeerID().String()
+				}) {
+					return fmt.Errorf("no trust event about %s", o.Spec.Name)
+				}
+			}
+			return nil
+		})
+	}
 
 	warmUp(t, a, envelope.Feed{Level: stix.Amber}, b)
 	id, raw := indicator(t, "admin-api-amber-needle", stix.Amber, "")

@@ -274,11 +274,15 @@ func (n *Node) Start() error {
 	}
 	// Subscribe before the handshake starts: the credentials it learns
 	// from the first peers are events trustLoop must persist and act on.
+	// The observer's event stream takes its own subscription for the same
+	// reason: the dashboard should see the first peers verified.
 	trustEvents, unsubscribe := n.trust.Subscribe()
+	obsEvents, obsUnsubscribe := n.trust.Subscribe()
 	looping := false
 	defer func() {
 		if !looping {
 			unsubscribe()
+			obsUnsubscribe()
 		}
 	}()
 	n.handshake.Start()
@@ -326,7 +330,7 @@ func (n *Node) Start() error {
 	go n.dialLoop()
 	go n.trustLoop(trustEvents, unsubscribe)
 	looping = true
-	go n.obs.loop()
+	go n.obs.loop(obsEvents, obsUnsubscribe)
 	n.log.Info("node started", "team", n.Team(), "addrs", n.ListenAddrs(), "admin", addr.String())
 	return nil
 }

@@ -219,11 +219,11 @@ func (o *observer) teamOf(p peer.ID) string {
 	return shortPeer(p)
 }
 
-// loop follows trust changes and connections until the node stops.
-func (o *observer) loop() {
+// loop follows trust changes (events, a subscription taken before the
+// handshake started; cancel ends it) and connections until the node stops.
+func (o *observer) loop(events <-chan trust.Event, cancel func()) {
 	n := o.n
 	defer n.wg.Done()
-	events, cancel := n.trust.Subscribe()
 	defer cancel()
 	// Notifee callbacks run on the swarm's goroutines: they only queue, and
 	// this loop (which may take the trust lock) does the rest.
