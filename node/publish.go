@@ -412,7 +412,14 @@ func (n *Node) afterStored(e *envelope.Entry, objs []*stix.Object, rcv received,
 	}
 	if rcv.pending {
 		n.notePending(e)
-		n.requestKey(e, from)
+		// A keys entry stored meanwhile (sync and gossip store side by
+		// side) may have opened the pending entries before this one was
+		// noted: with the key now known, open it here, or nothing will.
+		if _, ok := n.keyring.Key(e.Origin, e.Feed, e.Epoch); ok {
+			n.openPending(e.Origin, e.Feed, e.Epoch)
+		} else {
+			n.requestKey(e, from)
+		}
 	}
 	if gaps && n.syncer != nil && e.Seq > 1 && !n.store.HasEntry(e.Prev) {
 		n.syncer.Gap(e.Origin, e.Feed, e.Seq, from)

@@ -244,6 +244,8 @@ func (n *Node) requestKey(e *envelope.Entry, from peer.ID) {
 			return
 		}
 		if _, ok := n.keyring.Key(probe.Origin, probe.Feed, probe.Epoch); ok {
+			// The key came another way; open whatever still waits for it.
+			n.openPending(probe.Origin, probe.Feed, probe.Epoch)
 			return
 		}
 		for _, p := range []peer.ID{from, probe.Origin} {
