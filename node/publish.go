@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -398,6 +399,11 @@ func (n *Node) receive(e *envelope.Entry, objs []*stix.Object, from peer.ID) ([]
 	return rcv.objs, rcv, false
 }
 
+// beforeNotePending, if set, runs between a sealed entry's failed open
+// and its notePending: the window in which a keys entry stored meanwhile
+// must not leave it sealed (tests only).
+var beforeNotePending atomic.Pointer[func(*envelope.Entry)]
+
 // afterStored does what follows storing a received entry: fork evidence,
 // key requests for sealed entries that could not be opened, gap repair,
 // metrics, and acting on keys, credential and revocation entries.
@@ -411,6 +417,9 @@ func (n *Node) afterStored(e *envelope.Entry, objs []*stix.Object, rcv received,
 		n.auditFork(e, from)
 	}
 	if rcv.pending {
+		if h := beforeNotePending.Load(); h != nil {
+			(*h)(e)
+		}
 		n.notePending(e)
 		// A keys entry stored meanwhile (sync and gossip store side by
 		// side) may have opened the pending entries before this one was

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ctimesh/ctimesh/envelope"
 	"github.com/ctimesh/ctimesh/internal/meshtest"
 	"github.com/ctimesh/ctimesh/node"
 	"github.com/ctimesh/ctimesh/stix"
@@ -150,4 +152,70 @@ func TestPartitionHeals(t *testing.T) {
 	cut(false)
 	all := append(append(append([]string{}, lids...), laids...), rids...)
 	waitHeld(t, m.Nodes, all...)
+}
+
+// TestSealedEntryNotStrandedByItsKey forces the interleaving that left a
+// sealed entry sealed for good: B fails to open A's AMBER entry (no key
+// yet), and before B notes it as pending, A's keys entry is stored and
+// opens every entry then pending, which does not include it. B must still
+// open it, without a key request (B is cut off from A).
+func TestSealedEntryNotStrandedByItsKey(t *testing.T) {
+	var isolated atomic.Bool
+	m := meshtest.NewWith(t, meshtest.Options{Configure: func(i int, cfg *node.Config) {
+		if i == 1 && isolated.Load() {
+			cfg.Peers = nil
+		}
+	}},
+		member("CERT-A", trust.StatusAccredited, stix.Amber),
+		member("CERT-B", trust.StatusAccredited, stix.Amber),
+	)
+	a := m.Nodes[0]
+	// A wraps its first AMBER epoch key for B, whose credential it holds,
+	// while B is away.
+	if err := m.Stop(1); err != nil {
+		t.Fatal(err)
+	}
+	id, raw := indicator(t, "sealed before its key", stix.Amber, "")
+	publish(t, a, raw, node.PublishOptions{})
+	entries, err := a.FeedEntries(a.PeerID(), envelope.Feed{Level: stix.Amber})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys, sealed *envelope.Entry
+	for _, e := range entries {
+		switch e.Kind {
+		case envelope.KindKeys:
+			keys = e
+		case envelope.KindObjects:
+			sealed = e
+		}
+	}
+	if keys == nil || sealed == nil || sealed.Epoch == 0 {
+		t.Fatalf("A's AMBER feed: keys %v, sealed objects %v", keys, sealed)
+	}
+
+	isolated.Store(true)
+	if err := m.Restart(1); err != nil {
+		t.Fatal(err)
+	}
+	b := m.Nodes[1]
+	ctx := context.Background()
+	hooked := 0
+	restore := node.SetBeforeNotePending(func(e *envelope.Entry) {
+		if e.ID() != sealed.ID() {
+			return
+		}
+		hooked++
+		if err := b.HandleEntry(ctx, keys, nil, a.PeerID()); err != nil {
+			t.Errorf("keys entry: %v", err)
+		}
+	})
+	defer restore()
+	if err := b.HandleEntry(ctx, sealed, nil, a.PeerID()); err != nil {
+		t.Fatal(err)
+	}
+	if hooked != 1 {
+		t.Fatalf("the sealed entry went through the pending window %d times, want 1", hooked)
+	}
+	waitHeld(t, []*meshtest.Node{b}, id)
 }
