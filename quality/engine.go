@@ -193,28 +193,13 @@ func (e *Engine) each(ctx context.Context, q ledger.Query, fn func(*ledger.Objec
 
 // scan appends every record of q (all pages) that passes keep.
 func (e *Engine) scan(q ledger.Query, out []ledger.ObjectRecord, keep ...func(*ledger.ObjectRecord) bool) ([]ledger.ObjectRecord, bool, error) {
-	read := 0
-	for {
-		p, err := e.store.Objects(q)
-		if err != nil {
-			return out, false, err
-		}
-	recs:
-		for i := range p.Records {
-			for _, k := range keep {
-				if !k(&p.Records[i]) {
-					continue recs
-				}
+	truncated, err := e.each(context.Background(), q, func(r *ledger.ObjectRecord) {
+		for _, k := range keep {
+			if !k(r) {
+				return
 			}
-			out = append(out, p.Records[i])
 		}
-		read += len(p.Records)
-		if !p.More || p.Next == "" || p.Next == q.Cursor {
-			return out, false, nil
-		}
-		if read >= e.cfg.MaxRecords {
-			return out, true, nil
-		}
-		q.Cursor = p.Next
-	}
+		out = append(out, *r)
+	})
+	return out, truncated, err
 }
