@@ -481,12 +481,7 @@ func (n *Node) AddRevocation(ctx context.Context, raw []byte) (*trust.Revocation
 		// Observers apply revocations but never sign entries.
 		return r, added, nil
 	}
-	n.pubMu.Lock()
-	e, err := n.appendOwn(envelope.Feed{Level: stix.Clear}, envelope.KindRevocation, r.Marshal(), nil, nil, nil)
-	if err == nil {
-		err = n.store.Sync()
-	}
-	n.pubMu.Unlock()
+	e, err := n.storeTrustEntry(envelope.KindRevocation, r.Marshal())
 	if err != nil {
 		return r, added, err
 	}

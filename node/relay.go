@@ -48,12 +48,7 @@ func (n *Node) publishOwnCredential(ctx context.Context) error {
 	if !errors.Is(err, ledger.ErrNotFound) {
 		return fmt.Errorf("published credentials: %w", err)
 	}
-	n.pubMu.Lock()
-	e, err := n.appendOwn(trustFeed, envelope.KindCredential, c.Marshal(), nil, nil, nil)
-	if err == nil {
-		err = n.store.Sync()
-	}
-	n.pubMu.Unlock()
+	e, err := n.storeTrustEntry(envelope.KindCredential, c.Marshal())
 	if err != nil {
 		return fmt.Errorf("publish own credential: %w", err)
 	}
@@ -66,6 +61,22 @@ func (n *Node) publishOwnCredential(ctx context.Context) error {
 	n.log.Info("own credential published on the trust topic", "serial", serial, "entry", id, "seq", e.Seq)
 	n.gossipAll(ctx, []*envelope.Entry{e})
 	return nil
+}
+
+// storeTrustEntry appends one of the node's own trust-topic entries
+// (credential or revocation) and syncs the ledger, so that it is durable
+// before the caller gossips it.
+func (n *Node) storeTrustEntry(kind envelope.Kind, payload []byte) (*envelope.Entry, error) {
+	n.pubMu.Lock()
+	defer n.pubMu.Unlock()
+	e, err := n.appendOwn(trustFeed, kind, payload, nil, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.store.Sync(); err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 // CheckCredentialEntry says whether a credential entry of an origin that
